@@ -1,0 +1,115 @@
+"""The `research` command.
+
+    research train --config configs/X.py[:arg] [--config.a.b=V ...] --workdir DIR
+    research eval  --workdir DIR [--split test]
+
+Exit codes: 0 success; 2 bad usage, config or input (one line on stderr, no traceback);
+1 a failure during the run (the traceback is shown with --verbose).
+"""
+import argparse
+import json
+import logging
+import sys
+from typing import Sequence
+
+from research.errors import UserError
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+log = logging.getLogger('research')
+
+
+class _Parser(argparse.ArgumentParser):
+  """argparse that reports a usage error in one line."""
+
+  def error(self, message: str):
+    self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+  parser = _Parser(prog='research', description=__doc__.split('\n\n')[0])
+  parser.add_argument('--verbose', action='store_true', help='show tracebacks and debug logs')
+  commands = parser.add_subparsers(dest='command', required=True, parser_class=_Parser)
+  train = commands.add_parser(
+      'train', help='train a config in a workdir (resumes if it has checkpoints)',
+      epilog='Override any config field with --config.a.b=VALUE (Python literal or string).')
+  train.add_argument('--config', required=True, metavar='FILE.py[:ARG]',
+                     help='a config file defining get_config(arg=None)')
+  train.add_argument('--workdir', required=True, help='directory for checkpoints and metrics')
+  train.add_argument('--verbose', action='store_true', default=argparse.SUPPRESS)
+  evaluate = commands.add_parser('eval', help="evaluate a workdir's newest checkpoint")
+  evaluate.add_argument('--workdir', required=True)
+  evaluate.add_argument('--split', default='test', help='train | validation | test')
+  evaluate.add_argument('--step', type=int, default=None, help='a checkpoint step (newest)')
+  evaluate.add_argument('--verbose', action='store_true', default=argparse.SUPPRESS)
+  return parser
+
+
+def _split_overrides(extra: Sequence[str]) -> list[str]:
+  """Collects `--config.a.b=V` and `--config.a.b V` into 'a.b=V' strings."""
+  overrides, i = [], 0
+  while i < len(extra):
+    arg = extra[i]
+    if not arg.startswith('--config.'):
+      raise UserError(f"unrecognized argument {arg!r}; overrides look like --config.a.b=VALUE")
+    body = arg[len('--config.'):]
+    if '=' not in body:
+      if i + 1 >= len(extra):
+        raise UserError(f"override {arg} needs a value: {arg}=VALUE")
+      body, i = f'{body}={extra[i + 1]}', i + 1
+    overrides.append(body)
+    i += 1
+  return overrides
+
+
+def _setup_logging(verbose: bool) -> None:
+  logging.basicConfig(
+      level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
+      format='%(asctime)s %(levelname).1s %(name)s] %(message)s', datefmt='%H:%M:%S')
+  if not verbose:  # Orbax and grain log every save and restore through absl at INFO.
+    for noisy in ('absl', 'orbax', 'jax', 'grain'):
+      logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _train(args, extra) -> int:
+  from research import config as config_lib
+  from research import train
+  overrides = _split_overrides(extra)
+  config = config_lib.load(args.config)
+  config_lib.apply_overrides(config, overrides)
+  summary = train.train_and_evaluate(config, args.workdir)
+  test = summary['final']['test']
+  print(json.dumps({'workdir': args.workdir, 'steps': summary['steps'],
+                    'test_accuracy': round(test['accuracy'], 4),
+                    'test_loss': round(test['loss'], 4)}))
+  return EXIT_OK
+
+
+def _eval(args, extra) -> int:
+  if extra:
+    raise UserError(f"unrecognized arguments for eval: {' '.join(extra)}")
+  from research import restore
+  print(json.dumps(restore.evaluate_workdir(args.workdir, args.split, args.step)))
+  return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+  argv = list(sys.argv[1:] if argv is None else argv)
+  args, extra = _parser().parse_known_args(argv)
+  _setup_logging(args.verbose)
+  command = {'train': _train, 'eval': _eval}[args.command]
+  try:
+    return command(args, extra)
+  except UserError as e:
+    if args.verbose:
+      log.exception('bad input')
+    print(f"research {args.command}: error: {e}", file=sys.stderr)
+    return EXIT_USAGE
+  except KeyboardInterrupt:
+    print(f"research {args.command}: interrupted", file=sys.stderr)
+    return EXIT_FAILURE
+  except Exception as e:  # A failure during the run: say what, keep the wall for --verbose.
+    if args.verbose:
+      log.exception('run failed')
+    print(f"research {args.command}: failed: {type(e).__name__}: {e} "
+          f"(rerun with --verbose for the traceback)", file=sys.stderr)
+    return EXIT_FAILURE

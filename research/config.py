@@ -1,0 +1,232 @@
+"""Experiment configs: load a config file, apply `--config.a.b=V` overrides, validate, resolve.
+
+A config file is Python code that defines `get_config(arg=None) -> ConfigDict` (it is executed as
+such: only run config files you trust). On the command line it is named `path.py` or
+`path.py:arg`; the part after the colon is passed to `get_config` as a string, and config files
+that take several options read it with `parse_arg`.
+
+We parse overrides ourselves instead of with `ml_collections.config_flags` because the latter
+needs absl's process-global FLAGS and reports an unknown key with a traceback; here an unknown key
+is one line naming the closest existing key. Type checking is ml_collections' own: assigning a
+value of the wrong type to a `ConfigDict` field raises, and we turn that into a `UserError`.
+"""
+import ast
+import importlib.util
+import json
+import os
+import pathlib
+from typing import Any, Sequence
+
+import ml_collections
+
+from research.errors import UserError, closest, unknown
+
+# Keys every config shares, so that one override works on every experiment (see DESIGN.md).
+REQUIRED_KEYS = ('seed', 'dataset', 'model', 'loss', 'optimizer', 'batch_size', 'num_epochs',
+                 'total_steps', 'eval_every', 'checkpoint_every', 'parallel')
+PARALLEL_MODES = ('mesh', 'pmap')
+
+
+def base() -> ml_collections.ConfigDict:
+  """The keys every experiment shares, with their defaults. Config files start from this.
+
+  `total_steps` (when set) takes precedence over `num_epochs`; `eval_every` and
+  `checkpoint_every` default to once per epoch; `num_devices` None means every local device.
+  """
+  placeholder = ml_collections.config_dict.placeholder
+  config = ml_collections.ConfigDict()
+  config.seed = 0
+  config.dataset = ml_collections.ConfigDict(dict(
+      name='digits', data_dir=placeholder(str), manual_dir='', validation_fraction=0.1))
+  config.model = ml_collections.ConfigDict(dict(
+      name='mlp', hidden_sizes=(128, 64), activation='relu', dropout_rate=0.0))
+  config.loss = 'cross_entropy'
+  config.optimizer = ml_collections.ConfigDict(dict(
+      name='adam', learning_rate=1e-3, momentum=0.0, nesterov=False, b1=0.9, b2=0.999,
+      weight_decay=0.0, schedule='constant', warmup_steps=0, grad_clip_norm=0.0))
+  config.batch_size = 64
+  config.eval_batch_size = placeholder(int)  # None: the training batch size.
+  config.num_epochs = placeholder(float)
+  config.total_steps = placeholder(int)
+  config.eval_every = placeholder(int)
+  config.checkpoint_every = placeholder(int)
+  config.keep_checkpoints = 3
+  config.log_every = 50
+  config.parallel = 'mesh'
+  config.num_devices = placeholder(int)
+  return config
+
+
+def parse_arg(arg: str | None, **defaults: Any) -> ml_collections.ConfigDict:
+  """Parses a config-file argument 'k=v,k2=v2' against typed defaults.
+
+  Used by config files: `get_config('dataset=digits')` → `parse_arg(arg, dataset='mnist')`.
+  Unknown keys and values of the wrong type are `UserError`s.
+  """
+  parsed = ml_collections.ConfigDict(defaults)
+  for item in filter(None, (arg or '').split(',')):
+    key, sep, raw = item.partition('=')
+    key = key.strip()
+    if not sep:
+      raise UserError(f"config argument {item!r} is not of the form key=value")
+    if key not in parsed:
+      raise UserError(f"unknown config argument {key!r}{closest(key, parsed.keys())}; "
+                      f"allowed: {', '.join(sorted(parsed.keys()))}")
+    _assign(parsed, key, _parse_value(raw.strip()), f'config argument {key}')
+  return parsed
+
+
+def load(spec: str) -> ml_collections.ConfigDict:
+  """Loads 'path/to/config.py[:arg]' by calling its `get_config(arg)`."""
+  path_str, _, arg = spec.partition(':')
+  path = pathlib.Path(path_str)
+  if path.suffix != '.py':
+    raise UserError(f"--config must name a Python file (configs/NAME.py[:arg]), got {spec!r}")
+  if not path.is_file():
+    siblings = [str(p) for p in path.parent.glob('*.py')] if path.parent.is_dir() else []
+    hint = closest(str(path), siblings) or (
+        f"; available: {', '.join(sorted(siblings))}" if siblings else '')
+    raise UserError(f"config file {str(path)!r} does not exist{hint}")
+  module_spec = importlib.util.spec_from_file_location(f'_research_config_{path.stem}', path)
+  module = importlib.util.module_from_spec(module_spec)
+  try:
+    module_spec.loader.exec_module(module)
+  except SyntaxError as e:
+    raise UserError(f"config file {str(path)!r} has a syntax error at line {e.lineno}: {e.msg}")
+  except UserError:
+    raise
+  except Exception as e:  # A config file is code; any error importing it is bad input.
+    raise UserError(f"config file {str(path)!r} failed to load: {type(e).__name__}: {e}")
+  if not callable(getattr(module, 'get_config', None)):
+    raise UserError(f"config file {str(path)!r} defines no get_config(arg=None) function")
+  try:
+    config = module.get_config(arg or None)
+  except UserError:
+    raise
+  except Exception as e:
+    raise UserError(f"get_config({arg!r}) in {str(path)!r} failed: {type(e).__name__}: {e}")
+  if not isinstance(config, ml_collections.ConfigDict):
+    raise UserError(f"get_config in {str(path)!r} must return an ml_collections.ConfigDict, "
+                    f"got {type(config).__name__}")
+  missing = [k for k in REQUIRED_KEYS if k not in config]
+  if missing:
+    raise UserError(f"config {str(path)!r} lacks the shared top-level keys: {', '.join(missing)}")
+  return config
+
+
+def apply_overrides(config: ml_collections.ConfigDict, overrides: Sequence[str]) -> None:
+  """Applies 'a.b=V' strings in place. V is a Python literal, else taken as a string."""
+  for override in overrides:
+    dotted, sep, raw = override.partition('=')
+    if not sep:
+      raise UserError(f"override --config.{override} needs a value: --config.{dotted}=VALUE")
+    *parents, leaf = dotted.split('.')
+    node, walked = config, []
+    for part in parents:
+      _require_key(node, part, walked)
+      node = node[part]
+      walked.append(part)
+      if not isinstance(node, ml_collections.ConfigDict):
+        raise UserError(f"config.{'.'.join(walked)} is a value, not a group; cannot set {dotted}")
+    _require_key(node, leaf, walked)
+    _assign(node, leaf, _parse_value(raw), f'config.{dotted}')
+
+
+def _require_key(node: ml_collections.ConfigDict, key: str, walked: list[str]) -> None:
+  if key not in node:
+    prefix = 'config.' + ''.join(f'{w}.' for w in walked)
+    options = [prefix + k for k in node.keys()]
+    raise UserError(f"unknown config key {prefix + key!r}{closest(prefix + key, options)}; "
+                    f"keys here: {', '.join(sorted(node.keys()))}")
+
+
+def _parse_value(raw: str) -> Any:
+  try:
+    return ast.literal_eval(raw)
+  except (ValueError, SyntaxError):
+    return raw
+
+
+def _assign(node: ml_collections.ConfigDict, key: str, value: Any, name: str) -> None:
+  current = node[key]
+  if isinstance(current, ml_collections.ConfigDict):
+    raise UserError(f"{name} is a group of settings; set its fields instead "
+                    f"({', '.join(sorted(current.keys()))})")
+  if isinstance(current, (tuple, list)) and isinstance(value, (int, float, str)):
+    value = (value,)  # `--config.model.hidden_sizes=128` means a one-layer tuple.
+  if isinstance(current, tuple) and isinstance(value, list):
+    value = tuple(value)
+  try:
+    node[key] = value
+  except TypeError:
+    want = node.get_type(key)
+    raise UserError(f"{name}={value!r} has the wrong type: expected "
+                    f"{getattr(want, '__name__', want)}, got {type(value).__name__}") from None
+
+
+def _check(condition: bool, message: str) -> None:
+  if not condition:
+    raise UserError(message)
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+  """Checks values whose types are fine but whose meaning is not (negative rates, names...)."""
+  from research import losses, models, optim  # Registries; imported here to keep config light.
+  _check(isinstance(config.seed, int), f"config.seed must be an int, got {config.seed!r}")
+  _check(config.batch_size > 0, f"config.batch_size must be > 0, got {config.batch_size}")
+  _check(config.total_steps is None or config.total_steps > 0,
+         f"config.total_steps must be > 0, got {config.total_steps}")
+  _check(config.num_epochs is None or config.num_epochs > 0,
+         f"config.num_epochs must be > 0, got {config.num_epochs}")
+  _check(config.total_steps is not None or config.num_epochs is not None,
+         "set one of config.num_epochs or config.total_steps")
+  for key in ('eval_every', 'checkpoint_every'):
+    _check(config[key] is None or config[key] > 0,
+           f"config.{key} must be > 0 (or None for once per epoch), got {config[key]}")
+  if config.parallel not in PARALLEL_MODES:
+    raise unknown('config.parallel mode', config.parallel, PARALLEL_MODES)
+  if config.loss not in losses.LOSSES:
+    raise unknown('config.loss', config.loss, losses.LOSSES)
+  models.validate(config.model)
+  optim.validate(config.optimizer)
+  fraction = config.dataset.get('validation_fraction', 0.1)
+  _check(0 < fraction < 1, f"config.dataset.validation_fraction must be in (0, 1), got {fraction}")
+
+
+def resolve(config: ml_collections.ConfigDict, steps_per_epoch: int) -> ml_collections.ConfigDict:
+  """Fills derived fields: data_dir, total_steps ↔ num_epochs, eval and checkpoint intervals.
+
+  `total_steps`, when set, takes precedence; otherwise it is `num_epochs * steps_per_epoch`.
+  Returns a copy; the caller's config is untouched.
+  """
+  resolved = config.to_dict()  # A deep copy; fields are retyped below (num_epochs becomes a float).
+  dataset = resolved['dataset']
+  if not dataset.get('data_dir'):
+    dataset['data_dir'] = os.environ.get(
+        'TFDS_DATA_DIR', os.path.expanduser('~/tensorflow_datasets'))
+  if resolved['total_steps'] is None:
+    resolved['total_steps'] = max(1, int(round(resolved['num_epochs'] * steps_per_epoch)))
+  resolved['num_epochs'] = resolved['total_steps'] / steps_per_epoch
+  if resolved['eval_every'] is None:
+    resolved['eval_every'] = min(steps_per_epoch, resolved['total_steps'])
+  if resolved['checkpoint_every'] is None:
+    resolved['checkpoint_every'] = resolved['eval_every']
+  return ml_collections.ConfigDict(resolved)
+
+
+def to_json(config: ml_collections.ConfigDict) -> str:
+  return json.dumps(config.to_dict(), indent=2, sort_keys=True, default=str)
+
+
+def from_json_file(path: os.PathLike) -> ml_collections.ConfigDict:
+  """Reads a workdir's config.json back as a ConfigDict (lists become tuples, as in configs)."""
+
+  def tuples(value):
+    if isinstance(value, dict):
+      return {k: tuples(v) for k, v in value.items()}
+    if isinstance(value, list):
+      return tuple(tuples(v) for v in value)
+    return value
+
+  with open(path) as f:
+    return ml_collections.ConfigDict(tuples(json.load(f)))

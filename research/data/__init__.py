@@ -1,0 +1,24 @@
+"""Datasets: TFDS builders for the bundled datasets, and the grain input pipeline.
+
+Importing this package registers the bundled builders (`digits`, `mnist1d`, `mnist_idx`) with
+TFDS, so `tfds.builder('digits')` also works after `import research.data`.
+"""
+# The builder modules are imported for their side effect: registering the TFDS builders.
+from research.data import digits_builder  # pylint: disable=unused-import
+from research.data import mnist1d_builder  # pylint: disable=unused-import
+from research.data import mnist_idx_builder  # pylint: disable=unused-import
+from research.data.catalog import BUNDLED
+from research.data.catalog import DatasetInfo
+from research.data.catalog import prepare
+from research.data.pipeline import eval_batches
+from research.data.pipeline import steps_per_epoch
+from research.data.pipeline import train_iterator
+
+__all__ = [
+    'BUNDLED',
+    'DatasetInfo',
+    'eval_batches',
+    'prepare',
+    'steps_per_epoch',
+    'train_iterator',
+]

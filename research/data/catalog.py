@@ -1,0 +1,258 @@
+"""Which datasets exist, how each is prepared, split and turned into model input.
+
+`prepare(dataset_cfg)` is the one entry point: it resolves `dataset_cfg.name` to a TFDS builder,
+makes sure the data is prepared in `data_dir` in the array_record format (the only one TFDS reads
+without TensorFlow), chooses the train/validation/test splits, and returns a `DatasetInfo`.
+
+- Bundled names (`BUNDLED`) are prepared on first use from data that needs no network.
+- Any other registered TFDS name must already be prepared in `data_dir` (or be downloadable from
+  here); otherwise a `UserError` says how to prepare it elsewhere.
+"""
+import dataclasses
+import math
+import numbers
+import os
+import re
+from typing import Any
+
+import numpy as np
+import tensorflow_datasets as tfds
+
+from research import errors
+from research.data import idx
+from research.data import mnist_idx_builder
+
+# Names that are prepared here on first use (importing `research.data` registers the builders).
+BUNDLED = ('digits', 'mnist1d', 'mnist1d/original', 'mnist1d/shuffled', 'mnist_idx')
+FILE_FORMAT = 'array_record'
+DEFAULT_VALIDATION_FRACTION = 0.1
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetInfo:
+  """What a training run needs to know about its dataset, after splitting.
+
+  Attributes:
+    name: the dataset name as configured, e.g. 'digits', 'mnist', 'mnist1d/shuffled'.
+    num_classes: number of label classes.
+    input_shape: shape of one example's 'input' after preprocessing, e.g. (8, 8, 1) or (40,).
+    split_sizes: {'train': n, 'validation': n, 'test': n}, after carving validation from train.
+    splits: the TFDS split strings used, e.g. {'train': 'train[:3600]', 'validation':
+      'train[3600:]', 'test': 'test'}.
+  """
+  name: str
+  num_classes: int
+  input_shape: tuple
+  split_sizes: dict
+  splits: dict
+
+
+@dataclasses.dataclass(frozen=True)
+class Preprocessing:
+  """How raw examples become model input: `input = float32(example[feature]) / divisor`.
+
+  `divisor=None` means 255 for uint8 features (pixels) and 1 for anything else.
+  """
+  feature: str = 'image'
+  divisor: float | None = None
+
+
+# Datasets whose raw features need something other than the default (`image`, uint8 / 255).
+PREPROCESSING = {
+    'digits': Preprocessing(feature='image', divisor=16.0),  # 4-bit pixel counts, 0..16.
+    'mnist1d': Preprocessing(feature='x', divisor=1.0),  # Already standardized by the generator.
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Prepared:
+  """A prepared dataset: its `DatasetInfo`, the TFDS builder to read it, the preprocessing."""
+  info: DatasetInfo
+  builder: Any  # tfds.core.DatasetBuilder
+  feature: str
+  divisor: float
+
+
+def prepare(dataset_cfg) -> DatasetInfo:
+  """Prepares the configured dataset in its data_dir if needed; returns its `DatasetInfo`.
+
+  Args:
+    dataset_cfg: a ConfigDict (or anything with these attributes): `name`, `data_dir` (None for
+      `$TFDS_DATA_DIR` or `~/tensorflow_datasets`), `manual_dir` (for `mnist_idx`; '' otherwise)
+      and `validation_fraction` (in (0, 1); used only when the dataset has no validation split).
+
+  Raises:
+    UserError: unknown name, unusable data_dir, dataset not prepared and not preparable here, a
+      bad validation fraction, or a dataset whose features this pipeline cannot use.
+  """
+  return load(dataset_cfg).info
+
+
+def load(dataset_cfg) -> Prepared:
+  """Like `prepare`, but also returns the builder and preprocessing that the pipeline needs."""
+  name = str(getattr(dataset_cfg, 'name', '') or '').strip()
+  fraction = _validation_fraction(dataset_cfg)
+  data_dir = _data_dir(dataset_cfg)
+  builder = _prepared_builder(name, data_dir, str(getattr(dataset_cfg, 'manual_dir', '') or ''))
+  splits, split_sizes = _choose_splits(name, builder, fraction)
+  feature, divisor, input_shape = _preprocessing(name, builder)
+  info = DatasetInfo(
+      name=name,
+      num_classes=int(builder.info.features['label'].num_classes),
+      input_shape=input_shape,
+      split_sizes=split_sizes,
+      splits=splits,
+  )
+  return Prepared(info=info, builder=builder, feature=feature, divisor=divisor)
+
+
+def _validation_fraction(dataset_cfg) -> float:
+  fraction = getattr(dataset_cfg, 'validation_fraction', DEFAULT_VALIDATION_FRACTION)
+  if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real) or not (
+      0.0 < fraction < 1.0):
+    raise errors.UserError(f'dataset.validation_fraction must be a number in (0, 1), got '
+                           f'{fraction!r}')
+  return float(fraction)
+
+
+def _data_dir(dataset_cfg) -> str:
+  """Returns the data_dir to use, created if missing; UserError if it cannot be."""
+  data_dir = getattr(dataset_cfg, 'data_dir', None)
+  if not data_dir:
+    data_dir = os.environ.get('TFDS_DATA_DIR') or os.path.join('~', 'tensorflow_datasets')
+  data_dir = os.path.abspath(os.path.expanduser(str(data_dir)))
+  if os.path.exists(data_dir) and not os.path.isdir(data_dir):
+    raise errors.UserError(f'dataset.data_dir {data_dir!r} exists but is not a directory')
+  try:
+    os.makedirs(data_dir, exist_ok=True)
+  except OSError as e:
+    raise errors.UserError(f'dataset.data_dir {data_dir!r} cannot be created: {e.strerror}') from e
+  return data_dir
+
+
+def _first_line(e: BaseException) -> str:
+  lines = str(e).strip().splitlines()
+  return f'{type(e).__name__}: {lines[0] if lines else ""}'
+
+
+def _unknown_dataset(name: str) -> errors.UserError:
+  """Like `errors.unknown`, listing the bundled names, with the closest bundled or TFDS name."""
+  names = [*BUNDLED, *tfds.list_builders(with_community_datasets=False)]
+  return errors.UserError(f'unknown dataset {name!r}{errors.closest(name, names)}; allowed: '
+                          f'{", ".join(BUNDLED)}, or any TFDS dataset name prepared in data_dir '
+                          '(see tfds.list_builders())')
+
+
+def _builder(name: str, data_dir: str):
+  """Returns the TFDS builder for `name` reading from `data_dir`."""
+  base = re.split(r'[/:]', name, maxsplit=1)[0]
+  if not name or not base:
+    raise errors.UserError(f'dataset.name must name a dataset; allowed: {", ".join(BUNDLED)}, '
+                           'or any TFDS dataset name')
+  if base in {b.split('/')[0] for b in BUNDLED} and name not in BUNDLED:
+    raise errors.unknown('dataset', name, BUNDLED)
+  try:
+    tfds.builder_cls(base)
+  except tfds.core.registered.DatasetNotFoundError:
+    raise _unknown_dataset(name) from None
+  except ValueError as e:  # A name that TFDS cannot even parse.
+    raise errors.UserError(f'bad dataset name {name!r}: {_first_line(e)}') from e
+  try:
+    return tfds.builder(name, data_dir=data_dir)
+  except (ValueError, AssertionError) as e:  # Unknown config or version.
+    raise errors.UserError(f'bad dataset name {name!r}: {_first_line(e)}') from e
+
+
+def _prepared_builder(name: str, data_dir: str, manual_dir: str):
+  """Returns the builder of `name` after making sure it is prepared in `data_dir`."""
+  builder = _builder(name, data_dir)
+  if builder.is_prepared():
+    if builder.name == 'mnist_idx' and manual_dir:
+      _check_mnist_idx_source(builder, manual_dir)
+    _check_file_format(name, builder, data_dir)
+    return builder
+  bundled = name in BUNDLED
+  if builder.name == 'mnist_idx':
+    manual_dir = manual_dir or os.path.join(data_dir, 'downloads', 'manual')  # TFDS's default.
+    idx.find_pairs(manual_dir)  # A clear error before TFDS starts, if the files are missing.
+  # Any dataset may need manual_dir (e.g. TFDS's imagenet2012); TFDS ignores it otherwise.
+  download_config = tfds.download.DownloadConfig(manual_dir=manual_dir) if manual_dir else None
+  try:
+    builder.download_and_prepare(file_format=FILE_FORMAT, download_config=download_config)
+  except errors.UserError:
+    raise
+  except Exception as e:  # pylint: disable=broad-except
+    # Another process may have prepared it meanwhile (TFDS writes to a tmp dir and renames).
+    if _builder(name, data_dir).is_prepared():
+      return _builder(name, data_dir)
+    if bundled:
+      raise
+    raise errors.UserError(
+        f'dataset {name!r} is not prepared in data_dir {data_dir!r} and could not be '
+        f'downloaded here ({_first_line(e)}); prepare it on a machine with network and '
+        f'TensorFlow: `tfds build {name} --data_dir DIR --file_format {FILE_FORMAT}`, then copy '
+        f'DIR/{builder.name} into {data_dir}') from e
+  return _builder(name, data_dir)
+
+
+def _check_file_format(name: str, builder, data_dir: str) -> None:
+  formats = [builder.info.file_format, *builder.info.alternative_file_formats]
+  if not any(f is not None and f.value == FILE_FORMAT for f in formats):
+    found = ', '.join(str(f.value) for f in formats if f is not None) or 'unknown'
+    raise errors.UserError(
+        f'dataset {name!r} in data_dir {data_dir!r} is stored as {found}, which needs TensorFlow '
+        f'to read; rebuild it as {FILE_FORMAT}: `tfds build {name} --data_dir {data_dir} '
+        f'--file_format {FILE_FORMAT}` (or convert it with `tfds convert_format`)')
+
+
+def _check_mnist_idx_source(builder, manual_dir: str) -> None:
+  """Refuses a prepared `mnist_idx` that was made from other files than those in manual_dir."""
+  recorded = dict((builder.info.metadata or {}).get('source_files', {}))
+  current = mnist_idx_builder.source_files(manual_dir)
+  if recorded != current:
+    raise errors.UserError(
+        f'mnist_idx in {builder.data_dir!r} was prepared from other files than those in '
+        f'manual_dir {manual_dir!r} ({sorted(recorded)} vs {sorted(current)}); use another '
+        'data_dir, or delete that directory to prepare it again')
+
+
+def _choose_splits(name: str, builder, fraction: float) -> tuple[dict, dict]:
+  """Returns ({role: TFDS split string}, {role: number of examples})."""
+  available = {k: int(v.num_examples) for k, v in builder.info.splits.items()}
+  missing = [s for s in ('train', 'test') if s not in available]
+  if missing:
+    raise errors.UserError(f'dataset {name!r} has splits {sorted(available)}; this pipeline '
+                           f'needs train and test (missing: {", ".join(missing)})')
+  if 'validation' in available:
+    splits = {'train': 'train', 'validation': 'validation', 'test': 'test'}
+    return splits, {k: available[k] for k in splits}
+  # Carve validation from the end of train with absolute counts: exact sizes, no rounding
+  # surprises from TFDS's percent slicing, and the same examples on every run.
+  num_train = available['train']
+  num_validation = max(1, int(math.floor(num_train * fraction + 0.5)))
+  if num_validation >= num_train:
+    raise errors.UserError(f'dataset.validation_fraction={fraction} leaves no training examples '
+                           f'of the {num_train} in {name!r}')
+  cut = num_train - num_validation
+  splits = {'train': f'train[:{cut}]', 'validation': f'train[{cut}:]', 'test': 'test'}
+  return splits, {'train': cut, 'validation': num_validation, 'test': available['test']}
+
+
+def _preprocessing(name: str, builder) -> tuple[str, float, tuple]:
+  """Returns (feature, divisor, input_shape) for the builder's dataset."""
+  rule = PREPROCESSING.get(builder.name, Preprocessing())
+  features = builder.info.features
+  keys = sorted(features.keys())
+  if rule.feature not in keys or 'label' not in keys:
+    raise errors.UserError(f'dataset {name!r} has features {keys}; this pipeline needs '
+                           f'{rule.feature!r} and a class label \'label\'')
+  if not isinstance(features['label'], tfds.features.ClassLabel):
+    raise errors.UserError(f'dataset {name!r}: feature \'label\' is not a class label')
+  shape = tuple(features[rule.feature].shape)
+  if any(d is None for d in shape):
+    raise errors.UserError(f'dataset {name!r}: feature {rule.feature!r} has variable shape '
+                           f'{shape}; this pipeline needs fixed-size inputs')
+  divisor = rule.divisor
+  if divisor is None:
+    divisor = 255.0 if np.dtype(features[rule.feature].np_dtype) == np.uint8 else 1.0
+  return rule.feature, float(divisor), shape

@@ -1,0 +1,94 @@
+"""TFDS builder `mnist1d`: the MNIST-1D benchmark (Greydanus 2020), generated offline.
+
+`mnist1d.data.make_dataset` with the package's default arguments makes 4,000 train / 1,000 test
+sequences of length 40 (already centred and scaled to unit variance), stored as float32 `x` [40].
+It never calls `mnist1d.get_dataset`, which downloads or writes a pickle in the working directory.
+
+Configs: `original` (the default) and `shuffled`, the paper's variant with the 40 positions put
+through one fixed random permutation (`shuffle_seq=True`), which removes spatial structure.
+"""
+import dataclasses
+import random
+
+import numpy as np
+import tensorflow_datasets as tfds
+
+from research.data import local_builder
+
+_DESCRIPTION = """\
+MNIST-1D: ten 1D templates of digits, randomly padded, translated, scaled, sheared and made noisy,
+then downsampled to 40 points. Small enough to train on a CPU in seconds, yet it separates
+models (MLP, CNN, GRU) the way MNIST no longer does.
+"""
+_CITATION = """\
+@article{greydanus2020scaling,
+  title = {Scaling Down Deep Learning},
+  author = {Greydanus, Sam},
+  journal = {arXiv preprint arXiv:2011.14439},
+  year = {2020},
+}
+"""
+
+
+@dataclasses.dataclass
+class Mnist1dConfig(tfds.core.BuilderConfig):
+  """`shuffle_seq`: apply one fixed random permutation to the 40 positions."""
+  shuffle_seq: bool = False
+
+
+def make_arrays(shuffle_seq: bool) -> dict[str, np.ndarray]:
+  """Returns {'x', 'y', 'x_test', 'y_test'} from `mnist1d.data.make_dataset`, default args.
+
+  `make_dataset` seeds Python's and NumPy's global random generators; their states are restored
+  afterwards so that preparing this dataset has no effect on the caller's randomness.
+  """
+  from mnist1d import data as mnist1d_data  # pylint: disable=g-import-not-at-top
+  args = mnist1d_data.get_dataset_args()
+  args.shuffle_seq = shuffle_seq
+  python_state, numpy_state = random.getstate(), np.random.get_state()
+  try:
+    dataset = mnist1d_data.make_dataset(args)
+  finally:
+    random.setstate(python_state)
+    np.random.set_state(numpy_state)
+  return {k: np.asarray(dataset[k]) for k in ('x', 'y', 'x_test', 'y_test')}
+
+
+class Mnist1d(local_builder.LocalBuilder):
+  """MNIST-1D, 4,000 train / 1,000 test, in configs `original` and `shuffled`."""
+
+  VERSION = tfds.core.Version('1.0.0')
+  RELEASE_NOTES = {
+      '1.0.0': 'Initial release: mnist1d.make_dataset with default args (seed 42).',
+  }
+  BUILDER_CONFIGS = [
+      Mnist1dConfig(name='original', shuffle_seq=False,
+                    description='The default MNIST-1D sequences.'),
+      Mnist1dConfig(name='shuffled', shuffle_seq=True,
+                    description='Positions permuted by one fixed random permutation.'),
+  ]
+  DEFAULT_CONFIG_NAME = 'original'
+
+  def _info(self) -> tfds.core.DatasetInfo:
+    return self.dataset_info_from_configs(
+        description=_DESCRIPTION,
+        citation=_CITATION,
+        features=tfds.features.FeaturesDict({
+            'x': tfds.features.Tensor(shape=(40,), dtype=np.float32),
+            'label': tfds.features.ClassLabel(num_classes=10),
+        }),
+        supervised_keys=('x', 'label'),
+        homepage='https://github.com/greydanus/mnist1d',
+    )
+
+  def _split_generators(self, dl_manager):
+    del dl_manager  # Generated, not downloaded.
+    arrays = make_arrays(self.builder_config.shuffle_seq)
+    return {
+        'train': self._generate_examples(arrays['x'], arrays['y']),
+        'test': self._generate_examples(arrays['x_test'], arrays['y_test']),
+    }
+
+  def _generate_examples(self, xs, ys):
+    for i, (x, y) in enumerate(zip(xs, ys)):
+      yield i, {'x': x.astype(np.float32), 'label': int(y)}

@@ -1,0 +1,117 @@
+"""Metrics: (sum, count) accumulation, and writers that record one row per (step, split).
+
+Steps return metric *sums* over the examples they saw (`loss`, `correct`, `count`), already
+reduced across devices; means are taken only on the host, once the sums of a whole window or split
+are in. That keeps padded evaluation batches and sharded batches exact.
+"""
+import json
+import logging
+import os
+import pathlib
+import time
+from typing import Iterable, Mapping, Protocol
+
+import numpy as np
+
+log = logging.getLogger('research')
+
+
+def add_sums(total: dict | None, new: Mapping) -> dict:
+  """Adds two dicts of metric sums (host or device scalars)."""
+  if total is None:
+    return dict(new)
+  return {k: total[k] + new[k] for k in total}
+
+
+def means(sums: Mapping) -> dict:
+  """{'loss': sum, 'correct': sum, 'count': n} → {'loss': mean, 'accuracy': mean, 'count': n}."""
+  sums = {k: float(np.asarray(v)) for k, v in sums.items()}
+  count = max(sums['count'], 1.0)
+  return {'loss': sums['loss'] / count, 'accuracy': sums['correct'] / count,
+          'count': int(sums['count'])}
+
+
+def reduce_window(window: Iterable[Mapping]) -> dict:
+  """Sums a list of per-step metric dicts (fetched from devices once, at the end)."""
+  total = None
+  for sums in window:
+    total = add_sums(total, {k: np.asarray(v, dtype=np.float64) for k, v in sums.items()})
+  return means(total)
+
+
+class MetricWriter(Protocol):
+  def write(self, step: int, split: str, values: Mapping) -> None: ...
+  def close(self) -> None: ...
+
+
+class JsonlWriter:
+  """Appends `{"step", "split", **values}` lines to `metrics.jsonl`, flushed per row."""
+
+  def __init__(self, path: str | os.PathLike):
+    self.path = pathlib.Path(path)
+    self._file = open(self.path, 'a')
+
+  def truncate_after(self, step: int) -> int:
+    """Drops rows logged after `step` (a resumed run re-logs them); returns how many."""
+    self._file.close()
+    rows = self.path.read_text().splitlines() if self.path.exists() else []
+    kept = [r for r in rows if r.strip() and json.loads(r)['step'] <= step]
+    tmp = self.path.with_suffix('.jsonl.tmp')
+    tmp.write_text(''.join(r + '\n' for r in kept))
+    os.replace(tmp, self.path)  # Atomic: a kill here leaves the old or the new file, whole.
+    self._file = open(self.path, 'a')
+    return len(rows) - len(kept)
+
+  def write(self, step: int, split: str, values: Mapping) -> None:
+    row = {'step': int(step), 'split': split, **values}
+    self._file.write(json.dumps(row, default=float) + '\n')
+    self._file.flush()
+
+  def close(self) -> None:
+    self._file.close()
+
+
+class LogWriter:
+  """One human-readable log line per row."""
+
+  def write(self, step: int, split: str, values: Mapping) -> None:
+    shown = ' '.join(f'{k}={v:.4g}' if isinstance(v, float) else f'{k}={v}'
+                     for k, v in values.items())
+    log.info('step %d %s %s', step, split, shown)
+
+  def close(self) -> None:
+    pass
+
+
+class MultiWriter:
+  """Fans every row out to several writers."""
+
+  def __init__(self, writers: Iterable[MetricWriter]):
+    self.writers = list(writers)
+
+  def write(self, step: int, split: str, values: Mapping) -> None:
+    for writer in self.writers:
+      writer.write(step, split, values)
+
+  def truncate_after(self, step: int) -> int:
+    """Drops rows after `step` from every writer that keeps a file; returns how many."""
+    return sum(w.truncate_after(step) for w in self.writers if hasattr(w, 'truncate_after'))
+
+  def close(self) -> None:
+    for writer in self.writers:
+      writer.close()
+
+
+class Stopwatch:
+  """Accumulates the wall time of the segments it is told to time (training steps only)."""
+
+  def __init__(self):
+    self.seconds, self._start = 0.0, None
+
+  def start(self) -> None:
+    self._start = time.perf_counter()
+
+  def stop(self) -> None:
+    if self._start is not None:
+      self.seconds += time.perf_counter() - self._start
+      self._start = None

@@ -1,0 +1,46 @@
+"""The seed's multilayer perceptron: flatten → [Dense → activation → dropout]* → Dense.
+
+The seed trains 784-128-64-10 with ReLU; `hidden_sizes` and `activation` make the same module the
+subject of the width, depth and activation ablations.
+"""
+from typing import Callable, Sequence
+
+import jax.numpy as jnp
+import ml_collections
+from flax import linen as nn
+
+from research.errors import UserError, unknown
+from research.models.activations import ACTIVATIONS
+
+
+class MLP(nn.Module):
+  """A fully connected classifier. Inputs of any shape are flattened per example."""
+  hidden_sizes: Sequence[int]
+  num_classes: int
+  activation: Callable[[jnp.ndarray], jnp.ndarray] = nn.relu
+  dropout_rate: float = 0.0
+
+  @nn.compact
+  def __call__(self, inputs: jnp.ndarray, train: bool = False) -> jnp.ndarray:
+    x = inputs.reshape((inputs.shape[0], -1))
+    for width in self.hidden_sizes:
+      x = self.activation(nn.Dense(width)(x))
+      x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
+    return nn.Dense(self.num_classes)(x)
+
+
+def validate(cfg: ml_collections.ConfigDict) -> None:
+  sizes = cfg.get('hidden_sizes', ())
+  if not all(isinstance(s, int) and s > 0 for s in sizes):
+    raise UserError(f"config.model.hidden_sizes must be positive ints, got {sizes!r}")
+  if cfg.get('activation', 'relu') not in ACTIVATIONS:
+    raise unknown('config.model.activation', cfg.activation, ACTIVATIONS)
+  rate = cfg.get('dropout_rate', 0.0)
+  if not 0.0 <= rate < 1.0:
+    raise UserError(f"config.model.dropout_rate must be in [0, 1), got {rate}")
+
+
+def from_config(cfg: ml_collections.ConfigDict, num_classes: int) -> MLP:
+  return MLP(hidden_sizes=tuple(cfg.get('hidden_sizes', ())), num_classes=num_classes,
+             activation=ACTIVATIONS[cfg.get('activation', 'relu')],
+             dropout_rate=cfg.get('dropout_rate', 0.0))

@@ -1,0 +1,57 @@
+"""Optax optimizer and learning-rate schedule from `config.optimizer`.
+
+Fields: `name` (sgd | adam | adamw), `learning_rate`, `momentum` and `nesterov` (sgd), `b1`, `b2`
+(adam, adamw), `weight_decay` (L2 added to the gradient for sgd and adam, decoupled for adamw),
+`schedule` (constant | cosine | warmup_cosine), `warmup_steps`, `grad_clip_norm` (0 = off).
+"""
+import ml_collections
+import optax
+
+from research.errors import UserError, unknown
+
+OPTIMIZERS = ('sgd', 'adam', 'adamw')
+SCHEDULES = ('constant', 'cosine', 'warmup_cosine')
+
+
+def validate(cfg: ml_collections.ConfigDict) -> None:
+  if cfg.name not in OPTIMIZERS:
+    raise unknown('config.optimizer.name', cfg.name, OPTIMIZERS)
+  if not cfg.learning_rate > 0:
+    raise UserError(f"config.optimizer.learning_rate must be > 0, got {cfg.learning_rate}")
+  if cfg.get('schedule', 'constant') not in SCHEDULES:
+    raise unknown('config.optimizer.schedule', cfg.schedule, SCHEDULES)
+  for key in ('weight_decay', 'grad_clip_norm', 'warmup_steps', 'momentum'):
+    if cfg.get(key, 0) < 0:
+      raise UserError(f"config.optimizer.{key} must be >= 0, got {cfg[key]}")
+
+
+def schedule(cfg: ml_collections.ConfigDict, total_steps: int) -> optax.Schedule:
+  """The learning rate as a function of the step."""
+  kind, peak = cfg.get('schedule', 'constant'), cfg.learning_rate
+  if kind == 'constant':
+    return optax.constant_schedule(peak)
+  if kind == 'cosine':
+    return optax.cosine_decay_schedule(peak, decay_steps=total_steps)
+  warmup = min(cfg.get('warmup_steps', 0), total_steps - 1)
+  return optax.warmup_cosine_decay_schedule(
+      init_value=0.0, peak_value=peak, warmup_steps=warmup, decay_steps=total_steps)
+
+
+def create(cfg: ml_collections.ConfigDict, total_steps: int) -> optax.GradientTransformation:
+  """Builds the optimizer: [clip] → [L2] → update rule scaled by the schedule."""
+  validate(cfg)
+  lr = schedule(cfg, total_steps)
+  decay = cfg.get('weight_decay', 0.0)
+  if cfg.name == 'sgd':
+    momentum = cfg.get('momentum', 0.0) or None
+    rule = optax.sgd(lr, momentum=momentum, nesterov=cfg.get('nesterov', False))
+  elif cfg.name == 'adam':
+    rule = optax.adam(lr, b1=cfg.get('b1', 0.9), b2=cfg.get('b2', 0.999))
+  else:
+    rule = optax.adamw(lr, b1=cfg.get('b1', 0.9), b2=cfg.get('b2', 0.999), weight_decay=decay)
+  chain = []
+  if cfg.get('grad_clip_norm', 0.0) > 0:
+    chain.append(optax.clip_by_global_norm(cfg.grad_clip_norm))
+  if decay > 0 and cfg.name != 'adamw':
+    chain.append(optax.add_decayed_weights(decay))
+  return optax.chain(*chain, rule)

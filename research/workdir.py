@@ -1,0 +1,101 @@
+"""A run's directory and the files in it: config.json, metrics.jsonl, summary.json, checkpoints/.
+
+Only process 0 writes these files; every file is replaced atomically (write a temporary file,
+then rename), so a run killed at any moment leaves each file either old or new, never half.
+"""
+import json
+import os
+import pathlib
+import platform
+import tempfile
+from importlib import metadata
+
+import jax
+import ml_collections
+
+from research import config as config_lib
+from research import metrics
+from research.errors import UserError
+
+# Settings that define what a checkpoint *is*: resuming with any of them changed would restore
+# into a different model or continue on different data, so it is refused.
+IDENTITY_KEYS = ('model', 'dataset.name', 'dataset.validation_fraction', 'loss', 'seed',
+                 'batch_size', 'optimizer.name')
+VERSIONED_PACKAGES = ('jax', 'jaxlib', 'flax', 'optax', 'orbax-checkpoint', 'grain',
+                      'tensorflow-datasets', 'ml-collections', 'numpy')
+
+
+def _atomic_write(path: pathlib.Path, text: str) -> None:
+  fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.')
+  with os.fdopen(fd, 'w') as f:
+    f.write(text)
+  os.replace(tmp, path)
+
+
+def _lookup(tree: dict, dotted: str):
+  for part in dotted.split('.'):
+    tree = tree.get(part) if isinstance(tree, dict) else None
+  return tree
+
+
+class Workdir:
+  """Creates (or reopens) a run directory and checks that it is writable."""
+
+  def __init__(self, path: str | os.PathLike):
+    self.path = pathlib.Path(path).absolute()
+    self.is_writer = jax.process_index() == 0
+    try:
+      self.path.mkdir(parents=True, exist_ok=True)
+      probe = tempfile.NamedTemporaryFile(dir=self.path, prefix='.write-probe-')
+      probe.close()
+    except OSError as e:
+      raise UserError(f"workdir {str(self.path)!r} is not a writable directory: "
+                      f"{e.strerror or e}") from None
+
+  @property
+  def config_path(self) -> pathlib.Path:
+    return self.path / 'config.json'
+
+  def check_resumable(self, config: ml_collections.ConfigDict) -> None:
+    """Refuses to resume a checkpoint written under a config that differs in identity keys."""
+    if not self.config_path.exists():
+      return
+    old, new = json.loads(self.config_path.read_text()), json.loads(config_lib.to_json(config))
+    changed = [f"{key}: {_lookup(old, key)!r} -> {_lookup(new, key)!r}"
+               for key in IDENTITY_KEYS if _lookup(old, key) != _lookup(new, key)]
+    if changed:
+      raise UserError(f"workdir {str(self.path)!r} holds checkpoints of a different experiment "
+                      f"({'; '.join(changed)}); use a new --workdir")
+
+  def write_config(self, config: ml_collections.ConfigDict) -> None:
+    if self.is_writer:
+      _atomic_write(self.config_path, config_lib.to_json(config) + '\n')
+
+  def metric_writer(self) -> metrics.MultiWriter:
+    if not self.is_writer:
+      return metrics.MultiWriter([])
+    return metrics.MultiWriter([metrics.JsonlWriter(self.path / 'metrics.jsonl'),
+                                metrics.LogWriter()])
+
+  def summary(self) -> dict | None:
+    path = self.path / 'summary.json'
+    return json.loads(path.read_text()) if path.exists() else None
+
+  def write_summary(self, summary: dict, devices) -> dict:
+    summary = dict(summary)
+    summary['devices'] = {'count': devices.num_devices, 'mode': devices.mode,
+                          'kind': devices.devices[0].device_kind,
+                          'platform': devices.devices[0].platform,
+                          'processes': jax.process_count()}
+    summary['versions'] = {'python': platform.python_version(),
+                           **{p: _version(p) for p in VERSIONED_PACKAGES}}
+    if self.is_writer:
+      _atomic_write(self.path / 'summary.json', json.dumps(summary, indent=2) + '\n')
+    return summary
+
+
+def _version(package: str) -> str | None:
+  try:
+    return metadata.version(package)
+  except metadata.PackageNotFoundError:
+    return None

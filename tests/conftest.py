@@ -1,0 +1,34 @@
+"""Test session set-up: 8 fake CPU devices and one prepared TFDS data_dir for every test.
+
+XLA_FLAGS must be set before jax is first imported, so it happens here, at collection time.
+Tests that want one device say so (`num_devices=1`); multi-device tests use all 8. Subprocesses
+(the CLI tests) inherit both variables unless a test overrides them.
+"""
+import os
+import pathlib
+import subprocess
+import sys
+import tempfile
+
+os.environ.setdefault('XLA_FLAGS', '--xla_force_host_platform_device_count=8')
+# Bundled datasets are built once per test session, into a directory that is removed after it.
+_DATA_DIR = tempfile.TemporaryDirectory(prefix='research-tfds-')
+os.environ['TFDS_DATA_DIR'] = _DATA_DIR.name
+
+import pytest  # noqa: E402  (after the environment is set)
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope='session')
+def data_dir() -> str:
+  return _DATA_DIR.name
+
+
+def run_cli(*args: str, devices: int = 1, timeout: float = 600,
+            env: dict | None = None) -> subprocess.CompletedProcess:
+  """Runs `python -m research ARGS` from the repository root with `devices` CPU devices."""
+  full_env = dict(os.environ, XLA_FLAGS=f'--xla_force_host_platform_device_count={devices}')
+  full_env.update(env or {})
+  return subprocess.run([sys.executable, '-m', 'research', *args], cwd=ROOT, env=full_env,
+                        capture_output=True, text=True, timeout=timeout)

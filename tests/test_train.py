@@ -1,0 +1,91 @@
+"""The runner end to end: accuracy, the workdir contract, device equivalence, resume, eval."""
+import json
+
+import jax
+import numpy as np
+import pytest
+
+import research
+from conftest import run_cli
+from research import config as config_lib
+from research.errors import UserError
+
+
+def _config(**overrides):
+  config = config_lib.load('configs/default.py')
+  config_lib.apply_overrides(config, [f'{k}={v!r}' for k, v in overrides.items()])
+  return config
+
+
+def _rows(workdir):
+  return [json.loads(line) for line in (workdir / 'metrics.jsonl').read_text().splitlines()]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('devices', [1, 8])
+def test_default_config_reaches_97_percent_through_the_cli(tmp_path, devices):
+  workdir = tmp_path / 'run'
+  result = run_cli('train', '--config', 'configs/default.py', '--workdir', str(workdir),
+                   devices=devices)
+  assert result.returncode == 0, result.stderr[-2000:]
+  summary = json.loads((workdir / 'summary.json').read_text())
+  assert summary['final']['test']['accuracy'] >= 0.97, summary['final']
+  assert summary['final']['test']['count'] == 360  # Every test example, exactly once.
+  assert summary['devices']['count'] == devices
+  assert summary['steps'] == 600 and summary['steps_per_second'] > 0
+  assert summary['train_validation_gap']['accuracy'] == pytest.approx(
+      summary['final']['train']['accuracy'] - summary['final']['validation']['accuracy'])
+  config = json.loads((workdir / 'config.json').read_text())
+  assert config['total_steps'] == 600 and config['dataset']['name'] == 'digits'
+  rows = _rows(workdir)
+  assert {r['split'] for r in rows} == {'train', 'validation', 'test'}
+  assert [r['step'] for r in rows if r['split'] == 'validation'] == list(range(20, 601, 20))
+  assert any((workdir / 'checkpoints').iterdir())
+  assert json.loads(result.stdout.splitlines()[-1])['test_accuracy'] >= 0.97
+
+  again = run_cli('train', '--config', 'configs/default.py', '--workdir', str(workdir),
+                  devices=devices)
+  assert again.returncode == 0 and 'nothing to do' in again.stderr
+  assert json.loads((workdir / 'summary.json').read_text()) == summary
+
+  evaluated = run_cli('eval', '--workdir', str(workdir), '--split', 'test', devices=devices)
+  assert evaluated.returncode == 0, evaluated.stderr[-2000:]
+  result = json.loads(evaluated.stdout.splitlines()[-1])
+  assert result['step'] == 600 and result['count'] == 360
+  assert result['accuracy'] == pytest.approx(summary['final']['test']['accuracy'])
+
+
+def _train_params(tmp_path, name, **overrides):
+  config = _config(total_steps=40, eval_every=20, **overrides)
+  summary = research.train_and_evaluate(config, str(tmp_path / name))
+  return research.load_run(str(tmp_path / name)).params, summary
+
+
+def test_mesh_and_pmap_on_8_devices_match_1_device(tmp_path):
+  assert jax.device_count() == 8, 'conftest sets 8 CPU devices'
+  one, one_summary = _train_params(tmp_path, 'one', num_devices=1)
+  mesh, mesh_summary = _train_params(tmp_path, 'mesh', num_devices=8, parallel='mesh')
+  pmap, _ = _train_params(tmp_path, 'pmap', num_devices=8, parallel='pmap')
+  for other in (mesh, pmap):
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-5), one, other)
+  assert mesh_summary['final']['test']['accuracy'] == pytest.approx(
+      one_summary['final']['test']['accuracy'], abs=1 / 360 + 1e-9)
+  # And training did move the parameters: equality is not the trivial kind.
+  fresh = research.load_run(str(tmp_path / 'one'), step=20).params
+  assert not np.allclose(fresh['Dense_0']['kernel'], one['Dense_0']['kernel'])
+
+
+def test_dropout_keys_differ_per_device_but_runs_are_deterministic(tmp_path):
+  a, _ = _train_params(tmp_path, 'a', num_devices=8, parallel='pmap', **{'model.dropout_rate': 0.3})
+  b, _ = _train_params(tmp_path, 'b', num_devices=8, parallel='pmap', **{'model.dropout_rate': 0.3})
+  jax.tree.map(np.testing.assert_array_equal, a, b)
+
+
+def test_resume_refuses_a_different_model(tmp_path):
+  research.train_and_evaluate(_config(total_steps=10, num_devices=1), str(tmp_path / 'w'))
+  changed = _config(total_steps=20, num_devices=1, **{'model.hidden_sizes': (32,)})
+  with pytest.raises(UserError, match=r'model'):
+    research.train_and_evaluate(changed, str(tmp_path / 'w'))
+  longer = research.train_and_evaluate(_config(total_steps=20, num_devices=1),
+                                       str(tmp_path / 'w'))
+  assert longer['steps'] == 20 and longer['resumed_from_step'] == 10

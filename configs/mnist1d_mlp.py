@@ -6,14 +6,21 @@ Command:
 
 The MNIST-1D paper's MLP baseline: hidden 100-100, ReLU, Adam lr 1e-2, batch 100, 6,000 steps
 (Greydanus & Kobak report 68% test accuracy). 10% of train is carved out for validation.
-Expected: test accuracy ≈ 0.6-0.7; runtime ~40 s on 2 CPU cores.
+Expected (measured, seed 0): test accuracy 0.654, validation 0.675, train 1.00 (it overfits).
+Runtime: ~12 s on 2 CPU cores, including start-up.
 """
 from research import config as config_lib
+from research.errors import UserError
+
+
+VARIANTS = {None: 'mnist1d', 'shuffled': 'mnist1d/shuffled'}
 
 
 def get_config(arg=None):
+  if arg not in VARIANTS:
+    raise UserError(f"mnist1d_mlp: unknown variant {arg!r}; allowed: no argument, or :shuffled")
   config = config_lib.base()
-  config.dataset.name = 'mnist1d/shuffled' if arg == 'shuffled' else 'mnist1d'
+  config.dataset.name = VARIANTS[arg]
   config.model.hidden_sizes = (100, 100)
   config.model.activation = 'relu'
   config.optimizer.name = 'adam'

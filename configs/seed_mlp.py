@@ -11,10 +11,13 @@ Commands:
       The same recipe on the bundled 8x8 digits (the input layer is then 64 wide).
 
 Batch 32 (the seed does not say; a common default), 10 epochs, plain SGD with lr 0.01.
-Expected (2 CPU cores): mnist_idx ≈ 0.90 test accuracy in ~15 s; digits ≈ 0.93 in ~5 s;
-full mnist ≈ 0.96-0.97 in ~1 min (not measured here: no network to download it).
+Expected (measured, seed 0): mnist_idx test accuracy 0.903 (2,250 steps); digits 0.761 (400 steps:
+plain SGD at 0.01 is slow on 1,293 examples, which is the point of comparing it with Adam in
+configs/default.py); full mnist ≈ 0.96-0.97 (not measured: no network here to download it).
+Runtime (2 CPU cores): mnist_idx ~9 s, digits ~4 s, full mnist ~1 min, including start-up.
 """
 from research import config as config_lib
+from research.errors import UserError
 
 DATASETS = ('mnist', 'mnist_idx', 'digits')
 
@@ -22,7 +25,7 @@ DATASETS = ('mnist', 'mnist_idx', 'digits')
 def get_config(arg=None):
   options = config_lib.parse_arg(arg, dataset='mnist')
   if options.dataset not in DATASETS:
-    raise config_lib.UserError(f"seed_mlp: dataset={options.dataset!r} is not one of "
+    raise UserError(f"seed_mlp: dataset={options.dataset!r} is not one of "
                                f"{', '.join(DATASETS)}")
   config = config_lib.base()
   config.dataset.name = options.dataset

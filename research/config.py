@@ -37,7 +37,8 @@ def base() -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
   config.seed = 0
   config.dataset = ml_collections.ConfigDict(dict(
-      name='digits', data_dir=placeholder(str), manual_dir='', validation_fraction=0.1))
+      name='digits', data_dir=placeholder(str), manual_dir='', validation_fraction=0.1,
+      download=False))
   config.model = ml_collections.ConfigDict(dict(
       name='mlp', hidden_sizes=(128, 64), activation='relu', dropout_rate=0.0))
   config.loss = 'cross_entropy'

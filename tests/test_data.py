@@ -318,10 +318,15 @@ def test_unknown_dataset_name_suggests_a_close_name(tmp_path):
 def test_standard_tfds_name_not_prepared_says_how_to_prepare(tmp_path, monkeypatch):
   def no_network(self, **kwargs):
     raise ConnectionError('no network')
-  # Hermetic: where a network exists, TFDS would really start downloading MNIST here.
+  # Without dataset.download, nothing is fetched: the error comes at once.
   monkeypatch.setattr(tfds.builder_cls('mnist'), 'download_and_prepare', no_network)
-  with pytest.raises(UserError, match=f"'mnist'.*{tmp_path}.*tfds build mnist"):
+  with pytest.raises(UserError, match=f"'mnist'.*{tmp_path}.*tfds build mnist.*download=True"):
     data.prepare(_cfg('mnist', tmp_path))
+  # With it, TFDS tries (hermetic here: the download is replaced by a failing one).
+  cfg = _cfg('mnist', tmp_path)
+  cfg.download = True
+  with pytest.raises(UserError, match="could not be downloaded here \\(ConnectionError: no network\\)"):
+    data.prepare(cfg)
 
 
 class TinyPngDigits(tfds.core.GeneratorBasedBuilder):

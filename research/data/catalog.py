@@ -93,7 +93,8 @@ def load(dataset_cfg) -> Prepared:
   name = str(getattr(dataset_cfg, 'name', '') or '').strip()
   fraction = _validation_fraction(dataset_cfg)
   data_dir = _data_dir(dataset_cfg)
-  builder = _prepared_builder(name, data_dir, str(getattr(dataset_cfg, 'manual_dir', '') or ''))
+  builder = _prepared_builder(name, data_dir, str(getattr(dataset_cfg, 'manual_dir', '') or ''),
+                              bool(getattr(dataset_cfg, 'download', False)))
   splits, split_sizes = _choose_splits(name, builder, fraction)
   feature, divisor, input_shape = _preprocessing(name, builder)
   info = DatasetInfo(
@@ -163,7 +164,7 @@ def _builder(name: str, data_dir: str):
     raise errors.UserError(f'bad dataset name {name!r}: {_first_line(e)}') from e
 
 
-def _prepared_builder(name: str, data_dir: str, manual_dir: str):
+def _prepared_builder(name: str, data_dir: str, manual_dir: str, download: bool):
   """Returns the builder of `name` after making sure it is prepared in `data_dir`."""
   builder = _builder(name, data_dir)
   if builder.is_prepared():
@@ -172,6 +173,13 @@ def _prepared_builder(name: str, data_dir: str, manual_dir: str):
     _check_file_format(name, builder, data_dir)
     return builder
   bundled = name in BUNDLED
+  how_to_prepare = (
+      f'prepare it on a machine with network and TensorFlow: `tfds build {name} --data_dir DIR '
+      f'--file_format {FILE_FORMAT}`, then copy DIR/{builder.name} into {data_dir}')
+  if not bundled and not download:
+    raise errors.UserError(
+        f'dataset {name!r} is not prepared in data_dir {data_dir!r}; {how_to_prepare} (or set '
+        '--config.dataset.download=True to let TFDS download it here)')
   if builder.name == 'mnist_idx':
     manual_dir = manual_dir or os.path.join(data_dir, 'downloads', 'manual')  # TFDS's default.
     idx.find_pairs(manual_dir)  # A clear error before TFDS starts, if the files are missing.
@@ -189,9 +197,7 @@ def _prepared_builder(name: str, data_dir: str, manual_dir: str):
       raise
     raise errors.UserError(
         f'dataset {name!r} is not prepared in data_dir {data_dir!r} and could not be '
-        f'downloaded here ({_first_line(e)}); prepare it on a machine with network and '
-        f'TensorFlow: `tfds build {name} --data_dir DIR --file_format {FILE_FORMAT}`, then copy '
-        f'DIR/{builder.name} into {data_dir}') from e
+        f'downloaded here ({_first_line(e)}); {how_to_prepare}') from e
   return _builder(name, data_dir)
 
 

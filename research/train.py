@@ -87,10 +87,10 @@ class Steps:
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Trains `config` in `workdir` (resuming if it holds checkpoints); returns the summary."""
-  run_dir = workdir_lib.Workdir(workdir)
-  exp = experiment.build(config)
+  exp = experiment.build(config)  # First: a bad config must not leave an empty workdir behind.
   cfg = exp.config
   exp.devices.check_batch(cfg.get('eval_batch_size') or cfg.batch_size, 'config.eval_batch_size')
+  run_dir = workdir_lib.Workdir(workdir)
   ckpt = checkpoint.Checkpointer(run_dir.path, keep=cfg.get('keep_checkpoints', 3))
   start = ckpt.latest_step()
   if start is not None:

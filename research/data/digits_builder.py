@@ -51,12 +51,4 @@ class Digits(local_builder.LocalBuilder):
     digits = datasets.load_digits()
     images = digits.images.astype(np.uint8)[..., None]
     labels = digits.target.astype(np.int64)
-    train, test = local_builder.holdout_split(len(labels))
-    return {
-        'train': self._generate_examples(images, labels, train),
-        'test': self._generate_examples(images, labels, test),
-    }
-
-  def _generate_examples(self, images, labels, indices):
-    for i in indices:
-      yield int(i), {'image': images[i], 'label': labels[i]}
+    return self._holdout_splits(images, labels)

@@ -37,3 +37,13 @@ class LocalBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   # `importlib_resources`, an optional dependency. Our builders download nothing, so a plain path
   # is all that is needed.
   code_path = epath.Path(__file__)
+
+  def _holdout_splits(self, images: np.ndarray, labels: np.ndarray) -> dict:
+    """Split generators for `holdout_split` of (images, labels): features `image`, `label`."""
+    train, test = holdout_split(len(labels))
+    return {'train': self._generate_examples(images, labels, train),
+            'test': self._generate_examples(images, labels, test)}
+
+  def _generate_examples(self, images, labels, indices):
+    for i in indices:
+      yield int(i), {'image': images[i], 'label': labels[i]}

@@ -84,12 +84,4 @@ class MnistIdx(local_builder.LocalBuilder):
       raise UserError(f'mnist_idx: labels in {directory} must be 0..9, found '
                       f'{labels.min()}..{labels.max()}')
     self.info.metadata['source_files'] = source_files(directory)
-    train, test = local_builder.holdout_split(len(labels))
-    return {
-        'train': self._generate_examples(images, labels, train),
-        'test': self._generate_examples(images, labels, test),
-    }
-
-  def _generate_examples(self, images, labels, indices):
-    for i in indices:
-      yield int(i), {'image': images[i][..., None], 'label': labels[i]}
+    return self._holdout_splits(images[..., None], labels)

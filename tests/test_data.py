@@ -8,6 +8,7 @@ import io
 import itertools
 import os
 import random
+import time
 
 from etils import epath
 import grain
@@ -149,6 +150,18 @@ def test_every_epoch_is_a_new_shuffle_of_the_whole_train_split(data_dir):
   assert len(set(epoch1)) == len(epoch1) == len(train) and set(epoch1) == train
   assert set(epoch2) == train
   assert epoch1 != epoch2
+
+
+def test_one_step_epochs_with_prefetch_threads(data_dir):
+  """Prefetch threads then ask for several epochs' shuffles at once (a past race: KeyError)."""
+  cfg = _cfg('digits', data_dir)
+  assert data.steps_per_epoch(data.prepare(cfg), 1024) == 1
+  iterator, batches = data.train_iterator(cfg, batch_size=1024, seed=0), []
+  for _ in range(80):  # A slow consumer lets the prefetch threads run epochs ahead.
+    batches.append(next(iterator))
+    time.sleep(0.01)
+  assert len({b['label'].tobytes() for b in batches}) == 80  # A new shuffle every epoch.
+  _assert_same_batches(batches, _take(data.train_iterator(cfg, batch_size=1024, seed=0), 80))
 
 
 def test_get_state_set_state_resumes_exactly(data_dir):

@@ -85,6 +85,8 @@ class _Reader:
     return {'input': inputs, 'label': labels.astype(np.int32)}
 
 
+_CACHED_EPOCHS = 4
+
 class _ShuffledBatches:
   """Step -> the training batch of that step: epoch-wise seeded shuffles, batched in the epoch.
 
@@ -103,16 +105,19 @@ class _ShuffledBatches:
     self._seed = int(seed) % 2**64  # SeedSequence takes non-negative entropy.
     self.steps_per_epoch = num_examples // batch_size
     self._lock = threading.Lock()  # Prefetch threads share the cache below.
-    self._permutations = {}  # epoch -> permutation; the last two epochs only.
+    self._permutations = {}  # epoch -> permutation; the newest _CACHED_EPOCHS only.
 
   def _permutation(self, epoch: int) -> np.ndarray:
     with self._lock:
-      if epoch not in self._permutations:
+      permutation = self._permutations.get(epoch)
+      if permutation is None:
         rng = np.random.default_rng(np.random.SeedSequence([self._seed, epoch]))
-        self._permutations[epoch] = rng.permutation(self._num_examples)
-        for old in sorted(self._permutations)[:-2]:
+        permutation = self._permutations[epoch] = rng.permutation(self._num_examples)
+        # Prefetch threads may ask for several epochs at once when an epoch is a step or two
+        # long; the returned array stays valid even if it is evicted from the cache here.
+        for old in sorted(self._permutations)[:-_CACHED_EPOCHS]:
           del self._permutations[old]
-      return self._permutations[epoch]
+      return permutation
 
   def __call__(self, step: int, unused_element) -> dict:
     epoch, batch = divmod(step, self.steps_per_epoch)

@@ -104,5 +104,7 @@ def create(mode: str, num_devices: int | None = None) -> DataParallel:
                     f"{available[0].platform} device(s); allowed: 1..{len(available)} or None")
   if jax.process_count() > 1 and num_devices != len(available):
     raise UserError("config.num_devices must be None (all devices) in a multi-process run")
+  if jax.process_count() > 1 and mode == 'pmap':
+    raise UserError("config.parallel='pmap' runs in a single process; use 'mesh' across hosts")
   devices = tuple(jax.devices()) if jax.process_count() > 1 else tuple(available[:num_devices])
   return DataParallel(mode=mode, devices=devices)

@@ -20,17 +20,24 @@ from research import checkpoint, data, experiment, metrics, workdir as workdir_l
 log = logging.getLogger('research')
 
 
+def dropout_rng(base: jax.Array, step: jax.Array, axis_name: str | None = None) -> jax.Array:
+  """The dropout key of one step: `base` folded with the step, and with the device index under
+  pmap (each device then draws its own masks; under a mesh the batch is one global array)."""
+  rng = jax.random.fold_in(base, step)
+  if axis_name is not None:
+    rng = jax.random.fold_in(rng, jax.lax.axis_index(axis_name))
+  return rng
+
+
 def train_step(state: experiment.TrainState, batch: dict, *, loss_fn: Callable,
                axis_name: str | None = None) -> tuple[experiment.TrainState, dict]:
   """One gradient step on `batch` ({'input', 'label'}); returns the new state and metric sums.
 
-  Pure: the dropout key is `state.rng` folded with the step (and, under pmap, the device index,
-  so every device draws its own masks). With `axis_name` set (pmap), gradients are averaged and
-  metric sums added across devices; under a mesh the batch is one global array and XLA does it.
+  Pure: the dropout key comes from `state.rng` and the step (`dropout_rng`). With `axis_name`
+  set (pmap), gradients are averaged and metric sums added across devices; under a mesh the batch
+  is one global array and XLA inserts the reduction.
   """
-  rng = jax.random.fold_in(state.rng, state.step)
-  if axis_name is not None:
-    rng = jax.random.fold_in(rng, jax.lax.axis_index(axis_name))
+  rng = dropout_rng(state.rng, state.step, axis_name)
 
   def objective(params):
     logits = state.apply_fn({'params': params}, batch['input'], train=True,

@@ -8,6 +8,7 @@ import pytest
 import research
 from conftest import run_cli
 from research import config as config_lib
+from research import train
 from research.errors import UserError
 
 
@@ -75,7 +76,15 @@ def test_mesh_and_pmap_on_8_devices_match_1_device(tmp_path):
   assert not np.allclose(fresh['Dense_0']['kernel'], one['Dense_0']['kernel'])
 
 
-def test_dropout_keys_differ_per_device_but_runs_are_deterministic(tmp_path):
+def test_dropout_keys_differ_per_device_and_per_step():
+  base = jax.random.PRNGKey(0)
+  keys = jax.pmap(lambda step: train.dropout_rng(base, step, 'd'), axis_name='d')(
+      np.zeros(8, np.int32))
+  assert len({tuple(np.asarray(k)) for k in keys}) == 8
+  assert not np.array_equal(train.dropout_rng(base, 1), train.dropout_rng(base, 2))
+
+
+def test_dropout_runs_under_pmap_are_deterministic(tmp_path):
   a, _ = _train_params(tmp_path, 'a', num_devices=8, parallel='pmap', **{'model.dropout_rate': 0.3})
   b, _ = _train_params(tmp_path, 'b', num_devices=8, parallel='pmap', **{'model.dropout_rate': 0.3})
   jax.tree.map(np.testing.assert_array_equal, a, b)

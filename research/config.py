@@ -25,6 +25,7 @@ from research.errors import UserError, closest, unknown
 REQUIRED_KEYS = ('seed', 'dataset', 'model', 'loss', 'optimizer', 'batch_size', 'num_epochs',
                  'total_steps', 'eval_every', 'checkpoint_every', 'parallel')
 PARALLEL_MODES = ('mesh', 'pmap')
+DTYPES = ('float32', 'bfloat16')
 
 
 def base() -> ml_collections.ConfigDict:
@@ -55,6 +56,13 @@ def base() -> ml_collections.ConfigDict:
   config.log_every = 50
   config.parallel = 'mesh'
   config.num_devices = placeholder(int)
+  config.task = 'classification'  # Or 'language_model', 'masked_lm' (token datasets).
+  config.dtype = 'float32'  # 'bfloat16': mixed precision, float32 parameters and optimizer.
+  config.label_smoothing = 0.0
+  # Stop when the validation `metric` has not improved by `min_delta` for `patience`
+  # evaluations in a row (patience 0: never). `mode` 'auto' minimizes losses, maximizes the rest.
+  config.early_stopping = ml_collections.ConfigDict(dict(
+      metric='accuracy', patience=0, mode='auto', min_delta=0.0))
   return config
 
 
@@ -172,7 +180,8 @@ def _check(condition: bool, message: str) -> None:
 
 def validate(config: ml_collections.ConfigDict) -> None:
   """Checks values whose types are fine but whose meaning is not (negative rates, names...)."""
-  from research import losses, models, optim  # Registries; imported here to keep config light.
+  # Registries, imported here so that config files load without JAX.
+  from research import losses, models, optim, tasks  # pylint: disable=g-import-not-at-top
   _check(isinstance(config.seed, int), f"config.seed must be an int, got {config.seed!r}")
   _check(config.batch_size > 0, f"config.batch_size must be > 0, got {config.batch_size}")
   _check(config.total_steps is None or config.total_steps > 0,
@@ -186,8 +195,16 @@ def validate(config: ml_collections.ConfigDict) -> None:
            f"config.{key} must be > 0 (or None for once per epoch), got {config[key]}")
   if config.parallel not in PARALLEL_MODES:
     raise unknown('config.parallel mode', config.parallel, PARALLEL_MODES)
-  if config.loss not in losses.LOSSES:
-    raise unknown('config.loss', config.loss, losses.LOSSES)
+  losses.get(config.loss, config.get('label_smoothing', 0.0))
+  tasks.create(config)
+  if config.get('dtype', 'float32') not in DTYPES:
+    raise unknown('config.dtype', config.dtype, DTYPES)
+  stopping = config.get('early_stopping')
+  if stopping is not None:
+    _check(stopping.patience >= 0, f"config.early_stopping.patience must be >= 0, got "
+           f"{stopping.patience}")
+    if stopping.mode not in ('auto', 'min', 'max'):
+      raise unknown('config.early_stopping.mode', stopping.mode, ('auto', 'min', 'max'))
   models.validate(config.model)
   optim.validate(config.optimizer)
   fraction = config.dataset.get('validation_fraction', 0.1)

@@ -4,7 +4,7 @@
 structure that wrote it.
 """
 import dataclasses
-from typing import Callable
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -14,16 +14,21 @@ from flax import linen as nn
 from flax.training import train_state
 
 from research import config as config_lib
-from research import data, losses, models, optim, parallel
+from research import data, losses, models, optim, parallel, tasks
+from research.errors import UserError
+
+DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
 
 
 class TrainState(train_state.TrainState):
-  """Flax's TrainState (step, params, optimizer state) plus the run's base RNG key.
+  """Flax's TrainState (step, params, optimizer state), the run's base RNG key, and BatchNorm
+  statistics (None for models without BatchNorm).
 
   Step keys are derived from `rng` by folding in the step (and the device index under pmap), so
   the key itself never changes and a resumed run draws the same dropout masks.
   """
   rng: jax.Array
+  batch_stats: Any = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,6 +36,7 @@ class Experiment:
   config: ml_collections.ConfigDict  # Resolved: total_steps, data_dir, intervals filled in.
   info: data.DatasetInfo
   model: nn.Module
+  task: tasks.Task
   loss_fn: Callable
   optimizer: optax.GradientTransformation
   devices: parallel.DataParallel
@@ -42,10 +48,13 @@ class Experiment:
   def init_state(self) -> TrainState:
     """Fresh parameters and optimizer state, on the host's default device (not yet replicated)."""
     init_key, dropout_key = jax.random.split(jax.random.PRNGKey(self.config.seed))
-    dummy = jnp.zeros((1,) + tuple(self.info.input_shape), jnp.float32)
+    dummy = jnp.zeros((1,) + tuple(self.info.input_shape), self.info.input_dtype)
+    if self.task.name == 'language_model':  # The model reads all tokens but the last.
+      dummy = dummy[:, :-1]
     variables = jax.jit(lambda k: self.model.init(k, dummy, train=False))(init_key)
     return TrainState.create(apply_fn=self.model.apply, params=variables['params'],
-                             tx=self.optimizer, rng=dropout_key)
+                             tx=self.optimizer, rng=dropout_key,
+                             batch_stats=variables.get('batch_stats'))
 
 
 def build(config: ml_collections.ConfigDict) -> Experiment:
@@ -56,18 +65,38 @@ def build(config: ml_collections.ConfigDict) -> Experiment:
   config_lib.validate(config)
   devices = parallel.create(config.parallel, config.get('num_devices'))
   devices.check_batch(config.batch_size)
+  task = tasks.create(config)
   info = data.prepare(config.dataset)
   resolved = config_lib.resolve(config, data.steps_per_epoch(info, config.batch_size))
-  model = models.build(resolved.model, info.num_classes)
+  ctx = models.Context(num_outputs=_num_outputs(task, info), input_shape=tuple(info.input_shape),
+                       dtype=DTYPES[resolved.get('dtype', 'float32')],
+                       axis_name=devices.axis_name)
   return Experiment(
-      config=resolved, info=info, model=model, loss_fn=losses.LOSSES[resolved.loss],
+      config=resolved, info=info, model=models.build(resolved.model, ctx), task=task,
+      loss_fn=losses.get(resolved.loss, resolved.get('label_smoothing', 0.0)),
       optimizer=optim.create(resolved.optimizer, resolved.total_steps), devices=devices)
+
+
+def _num_outputs(task: tasks.Task, info: data.DatasetInfo) -> int:
+  """Classes for classification; the vocabulary for next- and masked-token prediction."""
+  if task.is_token_task:
+    if not info.vocab_size:
+      raise UserError(f"config.task={task.name!r} needs a token dataset; {info.name!r} has "
+                      f"{info.input_dtype} inputs of shape {tuple(info.input_shape)}")
+    return info.vocab_size
+  if not info.num_classes:
+    raise UserError(f"config.task='classification' needs labels; {info.name!r} has none "
+                    "(use task='language_model' or 'masked_lm')")
+  return info.num_classes
 
 
 def state_to_save(state: TrainState) -> dict:
   """The checkpointed part of a train state: arrays only (functions are rebuilt from config)."""
-  return {'step': state.step, 'params': state.params, 'opt_state': state.opt_state,
-          'rng': state.rng}
+  saved = {'step': state.step, 'params': state.params, 'opt_state': state.opt_state,
+           'rng': state.rng}
+  if state.batch_stats is not None:
+    saved['batch_stats'] = state.batch_stats
+  return saved
 
 
 def state_from_saved(template: TrainState, saved: dict) -> TrainState:

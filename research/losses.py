@@ -1,28 +1,67 @@
-"""Loss functions by name. Each maps (logits [B, C], integer labels [B]) → per-example losses [B].
+"""Loss functions by name. Each maps (logits [..., C], integer labels [...]) → losses [...].
 
-Per-example values (not means) let the caller weight by a mask, so that a padded evaluation batch
-and a sharded training batch both average over exactly the real examples.
+Per-example (or per-token) values, not means, let the caller weight by a mask, so that a padded
+evaluation batch, a sharded training batch and padded token sequences all average over exactly
+the real examples. `label_smoothing` mixes the one-hot target with the uniform distribution.
 """
+import functools
+from typing import Callable
+
 import jax
 import jax.numpy as jnp
 import optax
 
-
-def cross_entropy(logits: jnp.ndarray, labels: jnp.ndarray) -> jnp.ndarray:
-  """Softmax cross-entropy, −log softmax(logits)[label]."""
-  return optax.softmax_cross_entropy_with_integer_labels(logits, labels)
+from research.errors import UserError, unknown
 
 
-def mse(logits: jnp.ndarray, labels: jnp.ndarray) -> jnp.ndarray:
+def _targets(logits: jnp.ndarray, labels: jnp.ndarray, label_smoothing: float) -> jnp.ndarray:
+  one_hot = jax.nn.one_hot(labels, logits.shape[-1], dtype=logits.dtype)
+  return optax.smooth_labels(one_hot, label_smoothing) if label_smoothing else one_hot
+
+
+def cross_entropy(logits, labels, label_smoothing: float = 0.0) -> jnp.ndarray:
+  """Softmax cross-entropy, −Σ_c y_c log softmax(logits)_c, with optionally smoothed y."""
+  if not label_smoothing:
+    return optax.softmax_cross_entropy_with_integer_labels(logits, labels)
+  return optax.softmax_cross_entropy(logits, _targets(logits, labels, label_smoothing))
+
+
+def mse(logits, labels, label_smoothing: float = 0.0) -> jnp.ndarray:
   """Mean squared error between the raw outputs and one-hot targets, as the seed writes it.
 
   Averaged over classes: (1/C) Σ_c (y_c − ŷ_c)².
   """
-  targets = jax.nn.one_hot(labels, logits.shape[-1], dtype=logits.dtype)
-  return jnp.mean(jnp.square(logits - targets), axis=-1)
+  return jnp.mean(jnp.square(logits - _targets(logits, labels, label_smoothing)), axis=-1)
+
+
+def sigmoid_binary_cross_entropy(logits, labels, label_smoothing: float = 0.0) -> jnp.ndarray:
+  """Independent sigmoid per class against one-hot targets, averaged over classes."""
+  return jnp.mean(optax.sigmoid_binary_cross_entropy(
+      logits, _targets(logits, labels, label_smoothing)), axis=-1)
 
 
 LOSSES = {
     'cross_entropy': cross_entropy,
     'mse': mse,
+    'sigmoid_binary_cross_entropy': sigmoid_binary_cross_entropy,
 }
+
+
+def get(name: str, label_smoothing: float = 0.0) -> Callable:
+  """The loss `name` as fn(logits, labels) -> per-example losses."""
+  if name not in LOSSES:
+    raise unknown('config.loss', name, LOSSES)
+  if not 0.0 <= label_smoothing < 1.0:
+    raise UserError(f"config.label_smoothing must be in [0, 1), got {label_smoothing}")
+  return functools.partial(LOSSES[name], label_smoothing=label_smoothing)
+
+
+def masked_token_cross_entropy(logits, targets, weights) -> tuple[jnp.ndarray, jnp.ndarray]:
+  """Token-level cross-entropy summed over positions where `weights` is 1: (sum, count).
+
+  The language-model losses: next-token prediction (weights mark real, non-pad targets) and
+  masked-token prediction (weights mark the hidden positions).
+  """
+  per_token = optax.softmax_cross_entropy_with_integer_labels(logits, targets)
+  weights = weights.astype(per_token.dtype)
+  return (per_token * weights).sum(), weights.sum()

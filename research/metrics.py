@@ -1,8 +1,8 @@
 """Metrics: (sum, count) accumulation, and writers that record one row per (step, split).
 
-Steps return metric *sums* over the examples they saw (`loss`, `correct`, `count`), already
-reduced across devices; means are taken only on the host, once the sums of a whole window or split
-are in. That keeps padded evaluation batches and sharded batches exact.
+Steps return metric *sums* as (sum, count) pairs (`loss`, `accuracy`, ...) plus the example
+`count`, already reduced across devices; means are taken only on the host, once the sums of a
+whole window or split are in. That keeps padded evaluation batches and sharded batches exact.
 """
 import json
 import logging
@@ -11,32 +11,38 @@ import pathlib
 import time
 from typing import Iterable, Mapping, Protocol
 
+import jax
 import numpy as np
 
 log = logging.getLogger('research')
 
 
 def add_sums(total: dict | None, new: Mapping) -> dict:
-  """Adds two dicts of metric sums (host or device scalars)."""
+  """Adds two trees of metric sums ((sum, count) pairs and plain counts), host or device."""
   if total is None:
     return dict(new)
-  return {k: total[k] + new[k] for k in total}
+  return jax.tree.map(lambda a, b: a + b, dict(total), dict(new))
 
 
 def means(sums: Mapping) -> dict:
-  """{'loss': sum, 'correct': sum, 'count': n} → {'loss': mean, 'accuracy': mean, 'count': n}."""
-  sums = {k: float(np.asarray(v)) for k, v in sums.items()}
-  count = max(sums['count'], 1.0)
-  return {'loss': sums['loss'] / count, 'accuracy': sums['correct'] / count,
-          'count': int(sums['count'])}
+  """(sum, count) pairs → sum / count; plain values (the example count) → int."""
+  out = {}
+  for name, value in sums.items():
+    if isinstance(value, (tuple, list)):
+      total, count = (float(np.asarray(v, dtype=np.float64)) for v in value)
+      out[name] = total / count if count else float('nan')
+    else:
+      out[name] = int(round(float(np.asarray(value))))
+  return out
 
 
-def reduce_window(window: Iterable[Mapping]) -> dict:
-  """Sums a list of per-step metric dicts (fetched from devices once, at the end)."""
+def sum_window(window: Iterable[Mapping]) -> dict:
+  """Sums a list of per-step metric sums on the host, in float64 (one fetch per window)."""
+  host = jax.device_get(list(window))
   total = None
-  for sums in window:
-    total = add_sums(total, {k: np.asarray(v, dtype=np.float64) for k, v in sums.items()})
-  return means(total)
+  for sums in host:
+    total = add_sums(total, jax.tree.map(lambda v: np.asarray(v, np.float64), sums))
+  return total
 
 
 class MetricWriter(Protocol):

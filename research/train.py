@@ -12,10 +12,11 @@ import time
 from typing import Callable
 
 import jax
-import jax.numpy as jnp
 import ml_collections
+import numpy as np
 
-from research import checkpoint, data, experiment, metrics, workdir as workdir_lib
+from research import checkpoint, data, early_stopping, experiment, generate, metrics, tasks
+from research import workdir as workdir_lib
 
 log = logging.getLogger('research')
 
@@ -29,41 +30,56 @@ def dropout_rng(base: jax.Array, step: jax.Array, axis_name: str | None = None) 
   return rng
 
 
-def train_step(state: experiment.TrainState, batch: dict, *, loss_fn: Callable,
-               axis_name: str | None = None) -> tuple[experiment.TrainState, dict]:
-  """One gradient step on `batch` ({'input', 'label'}); returns the new state and metric sums.
+def _apply(state: experiment.TrainState, params, inputs, *, train: bool, rng=None):
+  """Runs the model; in training, BatchNorm models also return their updated statistics."""
+  variables = {'params': params}
+  if state.batch_stats is None:
+    rngs = {'dropout': rng} if train else {}
+    return state.apply_fn(variables, inputs, train=train, rngs=rngs), None
+  variables['batch_stats'] = state.batch_stats
+  if not train:
+    return state.apply_fn(variables, inputs, train=False), None
+  logits, updates = state.apply_fn(variables, inputs, train=True, rngs={'dropout': rng},
+                                   mutable=['batch_stats'])
+  return logits, updates['batch_stats']
 
-  Pure: the dropout key comes from `state.rng` and the step (`dropout_rng`). With `axis_name`
-  set (pmap), gradients are averaged and metric sums added across devices; under a mesh the batch
-  is one global array and XLA inserts the reduction.
+
+def train_step(state: experiment.TrainState, batch: dict, *, task: tasks.Task,
+               loss_fn: Callable, axis_name: str | None = None
+               ) -> tuple[experiment.TrainState, dict]:
+  """One gradient step on `batch`; returns the new state and metric (sum, count) pairs.
+
+  Pure: the dropout (and token-masking) key comes from `state.rng` and the step
+  (`dropout_rng`). With `axis_name` set (pmap), gradients are averaged and metric sums added
+  across devices, and BatchNorm averages its statistics over the same axis; under a mesh the
+  batch is one global array and XLA inserts the reductions.
   """
-  rng = dropout_rng(state.rng, state.step, axis_name)
+  dropout_key, task_key = jax.random.split(dropout_rng(state.rng, state.step, axis_name))
+  inputs, targets = task.prepare(batch, task_key)
 
   def objective(params):
-    logits = state.apply_fn({'params': params}, batch['input'], train=True,
-                            rngs={'dropout': rng})
-    per_example = loss_fn(logits, batch['label'])
-    return per_example.mean(), (per_example, logits)
+    logits, batch_stats = _apply(state, params, inputs, train=True, rng=dropout_key)
+    loss, sums = task.loss_and_sums(loss_fn, logits, targets)
+    return loss, (sums, batch_stats)
 
-  grads, (per_example, logits) = jax.grad(objective, has_aux=True)(state.params)
+  grads, (sums, batch_stats) = jax.grad(objective, has_aux=True)(state.params)
   if axis_name is not None:
     grads = jax.lax.pmean(grads, axis_name)
-  sums = {'loss': per_example.sum(),
-          'correct': (logits.argmax(-1) == batch['label']).sum().astype(jnp.float32),
-          'count': jnp.float32(per_example.shape[0])}
-  if axis_name is not None:
     sums = jax.lax.psum(sums, axis_name)
-  return state.apply_gradients(grads=grads), sums
+  state = state.apply_gradients(grads=grads)
+  if batch_stats is not None:
+    state = state.replace(batch_stats=batch_stats)
+  return state, sums
 
 
-def eval_step(state: experiment.TrainState, batch: dict, *, loss_fn: Callable,
-              axis_name: str | None = None) -> dict:
-  """Metric sums over the real examples of `batch` (those with `mask` True)."""
-  logits = state.apply_fn({'params': state.params}, batch['input'], train=False)
-  mask = batch['mask'].astype(jnp.float32)
-  sums = {'loss': (loss_fn(logits, batch['label']) * mask).sum(),
-          'correct': ((logits.argmax(-1) == batch['label']) * mask).sum(),
-          'count': mask.sum()}
+def eval_step(state: experiment.TrainState, batch: dict, *, task: tasks.Task,
+              loss_fn: Callable, axis_name: str | None = None) -> dict:
+  """Metric (sum, count) pairs over the real examples of `batch` (`mask` True).
+
+  Masked-token prediction hides the same positions on every evaluation (a fixed key)."""
+  inputs, targets = task.prepare(batch, jax.random.PRNGKey(0))
+  logits, _ = _apply(state, state.params, inputs, train=False)
+  _, sums = task.loss_and_sums(loss_fn, logits, targets)
   if axis_name is not None:
     sums = jax.lax.psum(sums, axis_name)
   return sums
@@ -74,7 +90,7 @@ class Steps:
 
   def __init__(self, exp: experiment.Experiment):
     self.exp = exp
-    kwargs = dict(loss_fn=exp.loss_fn, axis_name=exp.devices.axis_name)
+    kwargs = dict(task=exp.task, loss_fn=exp.loss_fn, axis_name=exp.devices.axis_name)
     self.train = exp.devices.compile(functools.partial(train_step, **kwargs))
     self.eval = exp.devices.compile(functools.partial(eval_step, **kwargs), donate_state=False)
 
@@ -89,7 +105,32 @@ class Steps:
       if devices.needs_step_sync:
         jax.block_until_ready(batch_sums)
       sums = metrics.add_sums(sums, batch_sums)
-    return metrics.means(devices.metrics_to_host(sums))
+    return self.exp.task.summarize(devices.metrics_to_host(sums))
+
+
+  def exact_match(self, state: experiment.TrainState, split: str) -> float | None:
+    """Share of `split`'s prompts whose greedy generated answer is exactly right.
+
+    Only for next-token prediction on a dataset with prompts (e.g. `addition`); None otherwise.
+    Runs on one device with the host's copy of the parameters: generation is evaluation-only.
+    """
+    if self.exp.task.name != 'language_model':
+      return None
+    params = jax.device_put(self.exp.devices.to_host(state.params), jax.local_devices()[0])
+    length = self.exp.info.input_shape[0]
+    run = jax.jit(lambda p, toks, lens: generate.answer_exact_match(
+        generate.generate(self.exp.model, p, toks, lens, length - 1), toks, lens))
+    right = total = 0
+    cfg = self.exp.config
+    for batch in data.eval_batches(cfg.dataset, split, cfg.get('eval_batch_size') or
+                                   cfg.batch_size, jax.process_index(), jax.process_count()):
+      lengths = batch.get('prompt_length')
+      if lengths is None or not lengths[batch['mask']].all():
+        return None  # No prompts: nothing to answer.
+      matches = np.asarray(run(params, batch['input'], np.maximum(lengths, 1)))
+      right += int(matches[batch['mask']].sum())
+      total += int(batch['mask'].sum())
+    return right / total if total else None
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
@@ -113,22 +154,26 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         state, ckpt.restore(start, experiment.state_to_save(state), train_iter))
     dropped = writer.truncate_after(start)
     log.info('resumed from step %d (%d metric rows after it dropped)', start, dropped)
-    if start >= cfg.total_steps and run_dir.summary() is not None:
-      log.info('%s already finished at step %d; nothing to do', run_dir.path, start)
-      return run_dir.summary()
   start = start or 0
+  stopper = early_stopping.from_config(cfg)
+  stop = any([stopper.update(row['step'], row)  # Replays the decisions made before a resume.
+              for row in run_dir.metric_rows() if row['split'] == 'validation'])
+  if (start >= cfg.total_steps or stop) and run_dir.summary() is not None:
+    log.info('%s already finished at step %d; nothing to do', run_dir.path, start)
+    return run_dir.summary()
 
   steps = Steps(exp)
   devices = exp.devices
   state = devices.replicate(state)
   timer, window, compile_seconds, last_validation = metrics.Stopwatch(), [], None, None
-  wall_start = time.time()
-  for step in range(start + 1, cfg.total_steps + 1):
+  wall_start, last_step = time.time(), start
+  for step in range(start + 1, (cfg.total_steps if not stop else start) + 1):
     batch = devices.shard_batch(next(train_iter))
     first = compile_seconds is None
     tic = time.perf_counter()
     state, sums = steps.train(state, batch)
     window.append(sums)
+    last_step = step
     if first or devices.needs_step_sync:
       jax.block_until_ready(sums)
     if first:
@@ -141,26 +186,37 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       jax.block_until_ready(state)
       timer.stop()
       # The window also closes at every checkpoint, so a resumed run logs the same rows.
-      writer.write(step, 'train', metrics.reduce_window(devices.metrics_to_host(window)))
+      writer.write(step, 'train', exp.task.summarize(
+          metrics.sum_window(devices.metrics_to_host(window))))
       window = []
       if do_eval:
         last_validation = steps.evaluate(state, 'validation')
         writer.write(step, 'validation', last_validation)
-      if do_save:
+        stop = stopper.update(step, last_validation)
+      if do_save or stop:
         ckpt.save(step, devices.to_host(experiment.state_to_save(state)), train_iter)
+      if stop:
+        log.info('early stopping at step %d: validation %s has not improved on %.4g (step %d) '
+                 'for %d evaluations', step, stopper.metric, stopper.best, stopper.best_step,
+                 stopper.patience)
+        break
       timer.start()
   timer.stop()
   ckpt.wait()
 
-  timed_steps = cfg.total_steps - start - 1  # The first step of a process includes compilation.
+  timed_steps = last_step - start - 1  # The first step of a process includes compilation.
   final = {'train': steps.evaluate(state, 'train'),
            'validation': last_validation or steps.evaluate(state, 'validation'),
            'test': steps.evaluate(state, 'test')}
-  writer.write(cfg.total_steps, 'test', final['test'])
+  for split in ('validation', 'test'):
+    exact = steps.exact_match(state, split)
+    if exact is not None:
+      final[split] = {**final[split], 'exact_match': exact}
+  writer.write(last_step, 'test', final['test'])
   writer.close()
   ckpt.close()
   summary = {
-      'steps': cfg.total_steps,
+      'steps': last_step,
       'final': final,
       'train_validation_gap': {
           'accuracy': final['train']['accuracy'] - final['validation']['accuracy'],
@@ -171,5 +227,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       'compile_seconds': compile_seconds,
       'wall_seconds': time.time() - wall_start,
       'resumed_from_step': start or None,
+      'early_stopping': {**stopper.state(), 'stopped': stop} if stopper.patience else None,
   }
   return run_dir.write_summary(summary, devices)

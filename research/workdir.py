@@ -77,6 +77,13 @@ class Workdir:
     return metrics.MultiWriter([metrics.JsonlWriter(self.path / 'metrics.jsonl'),
                                 metrics.LogWriter()])
 
+  def metric_rows(self) -> list[dict]:
+    """The rows of metrics.jsonl, oldest first ([] before the first)."""
+    path = self.path / 'metrics.jsonl'
+    if not path.exists():
+      return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
   def summary(self) -> dict | None:
     path = self.path / 'summary.json'
     return json.loads(path.read_text()) if path.exists() else None

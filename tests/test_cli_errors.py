@@ -19,7 +19,7 @@ def _assert_clean_usage_error(result, *needles):
 
 @pytest.mark.parametrize('args, needles, devices', [
     (['--config.optimizer.learnin_rate=0.1'], ["did you mean 'config.optimizer.learning_rate'"], 1),
-    (['--config.model.name=transformr'], ["unknown model 'transformr'", 'allowed: linear, mlp'], 1),
+    (['--config.model.name=transformr'], ["unknown model 'transformr'", 'allowed: bert, cnn, gpt'], 1),
     (['--config.batch_size=63'], ['batch_size=63 does not divide across 8 devices'], 8),
     (['--config.batch_size=0'], ['batch_size must be > 0'], 1),
     (['--config.optimizer.learning_rate=-1.0'], ['learning_rate must be > 0'], 1),

@@ -15,12 +15,16 @@ def _model_cfg(**fields):
       dict(name='mlp', hidden_sizes=(128, 64), activation='relu', dropout_rate=0.0) | fields)
 
 
+def _ctx(num_outputs):
+  return models.Context(num_outputs=num_outputs, input_shape=())
+
+
 def _init(model, shape):
   return model.init(jax.random.PRNGKey(0), jnp.zeros(shape), train=False)['params']
 
 
 def test_seed_mlp_has_784_128_64_10_parameters():
-  model = models.build(_model_cfg(), num_classes=10)
+  model = models.build(_model_cfg(), _ctx(10))
   params = _init(model, (2, 28, 28, 1))
   count = sum(x.size for x in jax.tree.leaves(params))
   assert count == (784 * 128 + 128) + (128 * 64 + 64) + (64 * 10 + 10)
@@ -28,7 +32,7 @@ def test_seed_mlp_has_784_128_64_10_parameters():
 
 
 def test_linear_is_logistic_regression():
-  model = models.build(ml_collections.ConfigDict({'name': 'linear'}), num_classes=10)
+  model = models.build(ml_collections.ConfigDict({'name': 'linear'}), _ctx(10))
   params = _init(model, (1, 40))
   assert params['Dense_0']['kernel'].shape == (40, 10)
   x = jax.random.normal(jax.random.PRNGKey(1), (3, 40))
@@ -39,7 +43,7 @@ def test_linear_is_logistic_regression():
 @pytest.mark.parametrize('name, fn', [('relu', jax.nn.relu), ('sigmoid', jax.nn.sigmoid),
                                       ('tanh', jnp.tanh), ('gelu', jax.nn.gelu)])
 def test_activation_is_applied_between_layers(name, fn):
-  model = models.build(_model_cfg(hidden_sizes=(7,), activation=name), num_classes=3)
+  model = models.build(_model_cfg(hidden_sizes=(7,), activation=name), _ctx(3))
   params = _init(model, (1, 5))
   x = jax.random.normal(jax.random.PRNGKey(2), (4, 5))
   hidden = fn(x @ params['Dense_0']['kernel'] + params['Dense_0']['bias'])
@@ -48,7 +52,7 @@ def test_activation_is_applied_between_layers(name, fn):
 
 
 def test_dropout_only_in_training():
-  model = models.build(_model_cfg(hidden_sizes=(256,), dropout_rate=0.5), num_classes=4)
+  model = models.build(_model_cfg(hidden_sizes=(256,), dropout_rate=0.5), _ctx(4))
   params = _init(model, (1, 16))
   x = jnp.ones((2, 16))
   eval_out = model.apply({'params': params}, x, train=False)
@@ -59,7 +63,8 @@ def test_dropout_only_in_training():
 
 
 def test_unknown_model_lists_the_registry():
-  with pytest.raises(UserError, match="unknown model 'mpl' \\(did you mean 'mlp'\\?\\); allowed: linear, mlp"):
+  allowed = 'bert, cnn, gpt, gru, linear, mlp, resnet, vgg, vit, wavenet'
+  with pytest.raises(UserError, match=f"unknown model 'mpl' \\(did you mean 'mlp'\\?\\); allowed: {allowed}"):
     models.validate(_model_cfg(name='mpl'))
 
 

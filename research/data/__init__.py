@@ -1,12 +1,15 @@
 """Datasets: TFDS builders for the bundled datasets, and the grain input pipeline.
 
-Importing this package registers the bundled builders (`digits`, `mnist1d`, `mnist_idx`) with
-TFDS, so `tfds.builder('digits')` also works after `import research.data`.
+Importing this package registers the bundled builders (`digits`, `mnist1d`, `mnist_idx`,
+`addition`, `tones`) with TFDS, so `tfds.builder('digits')` also works after `import
+research.data`.
 """
 # The builder modules are imported for their side effect: registering the TFDS builders.
+from research.data import addition_builder  # pylint: disable=unused-import
 from research.data import digits_builder  # pylint: disable=unused-import
 from research.data import mnist1d_builder  # pylint: disable=unused-import
 from research.data import mnist_idx_builder  # pylint: disable=unused-import
+from research.data import tones_builder  # pylint: disable=unused-import
 from research.data.catalog import BUNDLED
 from research.data.catalog import DatasetInfo
 from research.data.catalog import prepare

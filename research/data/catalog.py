@@ -7,6 +7,9 @@ without TensorFlow), chooses the train/validation/test splits, and returns a `Da
 - Bundled names (`BUNDLED`) are prepared on first use from data that needs no network.
 - Any other registered TFDS name must already be prepared in `data_dir` (or be downloadable from
   here); otherwise a `UserError` says how to prepare it elsewhere.
+
+How examples become model input (images, 1-D signals, audio, tokens, text) is `encoding`'s
+concern; where they are read from (records, or windows cut from a text) is `sources`'.
 """
 import dataclasses
 import math
@@ -15,15 +18,17 @@ import os
 import re
 from typing import Any
 
-import numpy as np
 import tensorflow_datasets as tfds
 
 from research import errors
+from research.data import encoding as encoding_lib
 from research.data import idx
 from research.data import mnist_idx_builder
+from research.data import sources
 
 # Names that are prepared here on first use (importing `research.data` registers the builders).
-BUNDLED = ('digits', 'mnist1d', 'mnist1d/original', 'mnist1d/shuffled', 'mnist_idx')
+BUNDLED = ('digits', 'mnist1d', 'mnist1d/original', 'mnist1d/shuffled', 'mnist_idx', 'addition',
+           'addition/lm', 'addition/check', 'tones')
 FILE_FORMAT = 'array_record'
 DEFAULT_VALIDATION_FRACTION = 0.1
 
@@ -34,43 +39,45 @@ class DatasetInfo:
 
   Attributes:
     name: the dataset name as configured, e.g. 'digits', 'mnist', 'mnist1d/shuffled'.
-    num_classes: number of label classes.
-    input_shape: shape of one example's 'input' after preprocessing, e.g. (8, 8, 1) or (40,).
+    num_classes: number of label classes; None for a dataset without labels (text for language
+      models, e.g. 'addition/lm'), whose batches then have no 'label'.
+    input_shape: shape of one example's 'input' after preprocessing, e.g. (8, 8, 1), (40,) or
+      (seq_len,) for tokens.
     split_sizes: {'train': n, 'validation': n, 'test': n}, after carving validation from train.
     splits: the TFDS split strings used, e.g. {'train': 'train[:3600]', 'validation':
-      'train[3600:]', 'test': 'test'}.
+      'train[3600:]', 'test': 'test'}. For text cut into windows (tiny_shakespeare), slices
+      count windows, not records.
+    input_dtype: dtype of the batches' 'input': 'float32', or 'int32' for tokens.
+    vocab_size: number of token values for token datasets (256: bytes), else None.
   """
   name: str
-  num_classes: int
+  num_classes: int | None
   input_shape: tuple
   split_sizes: dict
   splits: dict
+  input_dtype: str = 'float32'
+  vocab_size: int | None = None
 
 
-@dataclasses.dataclass(frozen=True)
-class Preprocessing:
-  """How raw examples become model input: `input = float32(example[feature]) / divisor`.
-
-  `divisor=None` means 255 for uint8 features (pixels) and 1 for anything else.
-  """
-  feature: str = 'image'
-  divisor: float | None = None
-
-
-# Datasets whose raw features need something other than the default (`image`, uint8 / 255).
-PREPROCESSING = {
-    'digits': Preprocessing(feature='image', divisor=16.0),  # 4-bit pixel counts, 0..16.
-    'mnist1d': Preprocessing(feature='x', divisor=1.0),  # Already standardized by the generator.
-}
+# How each dataset's raw examples become model input (rules by TFDS builder name).
+Preprocessing = encoding_lib.Preprocessing
+PREPROCESSING = encoding_lib.PREPROCESSING
 
 
 @dataclasses.dataclass(frozen=True)
 class Prepared:
-  """A prepared dataset: its `DatasetInfo`, the TFDS builder to read it, the preprocessing."""
+  """A prepared dataset: its `DatasetInfo`, the TFDS builder to read it, the preprocessing.
+
+  `windows` holds, for text cut into windows only, each TFDS split's windows (uint8 [n, L]).
+  """
   info: DatasetInfo
   builder: Any  # tfds.core.DatasetBuilder
-  feature: str
-  divisor: float
+  encoding: encoding_lib.Encoding
+  windows: dict = dataclasses.field(default_factory=dict)
+
+  def source(self, split: str) -> sources.RecordSource | sources.WindowSource:
+    """The source of role `split` ('train', 'validation' or 'test')."""
+    return sources.open_split(self.builder, self.encoding, self.info.splits[split], self.windows)
 
 
 def prepare(dataset_cfg) -> DatasetInfo:
@@ -95,16 +102,26 @@ def load(dataset_cfg) -> Prepared:
   data_dir = _data_dir(dataset_cfg)
   builder = _prepared_builder(name, data_dir, str(getattr(dataset_cfg, 'manual_dir', '') or ''),
                               bool(getattr(dataset_cfg, 'download', False)))
-  splits, split_sizes = _choose_splits(name, builder, fraction)
-  feature, divisor, input_shape = _preprocessing(name, builder)
+  encoding = encoding_lib.resolve(name, builder, dataset_cfg)
+  windows = {}
+  available = {k: int(v.num_examples) for k, v in builder.info.splits.items()}
+  if encoding.kind == 'windows':
+    windows = {split: sources.text_windows(name, builder, split, encoding.feature,
+                                           encoding.input_shape[0])
+               for split in ('train', 'validation', 'test') if split in available}
+    available = {k: len(v) for k, v in windows.items()}
+  splits, split_sizes = _choose_splits(name, available, fraction)
   info = DatasetInfo(
       name=name,
-      num_classes=int(builder.info.features['label'].num_classes),
-      input_shape=input_shape,
+      num_classes=(int(builder.info.features['label'].num_classes) if encoding.has_label
+                   else None),
+      input_shape=encoding.input_shape,
       split_sizes=split_sizes,
       splits=splits,
+      input_dtype=encoding.input_dtype,
+      vocab_size=encoding.vocab_size,
   )
-  return Prepared(info=info, builder=builder, feature=feature, divisor=divisor)
+  return Prepared(info=info, builder=builder, encoding=encoding, windows=windows)
 
 
 def _validation_fraction(dataset_cfg) -> float:
@@ -162,6 +179,10 @@ def _builder(name: str, data_dir: str):
     return tfds.builder(name, data_dir=data_dir)
   except (ValueError, AssertionError) as e:  # Unknown config or version.
     raise errors.UserError(f'bad dataset name {name!r}: {_first_line(e)}') from e
+  except ModuleNotFoundError as e:  # E.g. tfds.features.Audio (speech_commands) imports TF.
+    raise errors.UserError(f'dataset {name!r} needs a package that is not installed to read '
+                           f'its features ({_first_line(e)}); install it, e.g. `pip install '
+                           'tensorflow`') from e
 
 
 def _prepared_builder(name: str, data_dir: str, manual_dir: str, download: bool):
@@ -222,9 +243,8 @@ def _check_mnist_idx_source(builder, manual_dir: str) -> None:
         'data_dir, or delete that directory to prepare it again')
 
 
-def _choose_splits(name: str, builder, fraction: float) -> tuple[dict, dict]:
-  """Returns ({role: TFDS split string}, {role: number of examples})."""
-  available = {k: int(v.num_examples) for k, v in builder.info.splits.items()}
+def _choose_splits(name: str, available: dict, fraction: float) -> tuple[dict, dict]:
+  """Returns ({role: TFDS split string}, {role: number of examples}) from {split: examples}."""
   missing = [s for s in ('train', 'test') if s not in available]
   if missing:
     raise errors.UserError(f'dataset {name!r} has splits {sorted(available)}; this pipeline '
@@ -243,22 +263,3 @@ def _choose_splits(name: str, builder, fraction: float) -> tuple[dict, dict]:
   splits = {'train': f'train[:{cut}]', 'validation': f'train[{cut}:]', 'test': 'test'}
   return splits, {'train': cut, 'validation': num_validation, 'test': available['test']}
 
-
-def _preprocessing(name: str, builder) -> tuple[str, float, tuple]:
-  """Returns (feature, divisor, input_shape) for the builder's dataset."""
-  rule = PREPROCESSING.get(builder.name, Preprocessing())
-  features = builder.info.features
-  keys = sorted(features.keys())
-  if rule.feature not in keys or 'label' not in keys:
-    raise errors.UserError(f'dataset {name!r} has features {keys}; this pipeline needs '
-                           f'{rule.feature!r} and a class label \'label\'')
-  if not isinstance(features['label'], tfds.features.ClassLabel):
-    raise errors.UserError(f'dataset {name!r}: feature \'label\' is not a class label')
-  shape = tuple(features[rule.feature].shape)
-  if any(d is None for d in shape):
-    raise errors.UserError(f'dataset {name!r}: feature {rule.feature!r} has variable shape '
-                           f'{shape}; this pipeline needs fixed-size inputs')
-  divisor = rule.divisor
-  if divisor is None:
-    divisor = 255.0 if np.dtype(features[rule.feature].np_dtype) == np.uint8 else 1.0
-  return rule.feature, float(divisor), shape

@@ -1,7 +1,10 @@
 """The grain input pipeline: seeded, sharded, resumable training batches and padded eval batches.
 
 Batches are dicts of NumPy arrays: `input` float32 [batch, *input_shape], `label` int32 [batch],
-and for evaluation `mask` bool [batch] (False on padding).
+and for evaluation `mask` bool [batch] (False on padding). Token datasets (`info.input_dtype ==
+'int32'`) have `input` int32 [batch, seq_len] (PAD=0) and `prompt_length` int32 [batch] instead,
+and `label` only when the dataset has labels (see `encoding`). Eval padding is all zeros: PAD
+tokens, label 0, prompt_length 0.
 
 Design: the grain dataset has one element per step (training) or per batch (eval), and one `map`
 turns it into a whole batch of examples: the batch's example positions come from a vectorized
@@ -22,7 +25,7 @@ collective eval steps line up across hosts.
 """
 import math
 import threading
-from typing import Iterator, Sequence
+from typing import Iterator
 
 import grain
 import numpy as np
@@ -49,40 +52,30 @@ def _check_args(batch_size: int, process_index: int, process_count: int) -> None
 
 
 class _Reader:
-  """Maps an array of positions in a shard to a batch {'input': float32, 'label': int32}.
+  """Maps an array of positions in a shard to a batch (see the module docstring).
 
-  Position `p` is example `indices[p]` of the TFDS data source. With `in_memory`, the shard is
-  decoded once here and batches are gathered from memory; otherwise each batch is read and
-  decoded from the data source when asked for.
+  Position `p` is example `indices[p]` of the split's source. With `in_memory`, the shard is
+  decoded once here (in its stored dtypes) and batches are gathered from memory; otherwise each
+  batch is read and decoded from the source when asked for.
   """
 
   def __init__(self, prepared: catalog.Prepared, split: str, indices: np.ndarray,
                in_memory: bool):
-    self._source = prepared.builder.as_data_source(split=prepared.info.splits[split])
-    self._feature = prepared.feature
-    self._divisor = np.float32(prepared.divisor)
+    self._source = prepared.source(split)
+    self._encoding = prepared.encoding
     self._indices = indices
     self._memory = None
     if in_memory:
-      chunks = [self._read(indices[i:i + _LOAD_CHUNK])
+      chunks = [self._source.read(indices[i:i + _LOAD_CHUNK])
                 for i in range(0, len(indices), _LOAD_CHUNK)]
-      self._memory = tuple(np.concatenate(parts) for parts in zip(*chunks))
-
-  def _read(self, indices: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-    """Decodes examples `indices` of the data source; returns raw (inputs, labels)."""
-    examples = self._source.__getitems__([int(i) for i in indices])
-    return (np.stack([np.asarray(e[self._feature]) for e in examples]),
-            np.asarray([e['label'] for e in examples]))
+      self._memory = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
 
   def __call__(self, positions: np.ndarray) -> dict:
     if self._memory is not None:
-      inputs, labels = self._memory[0][positions], self._memory[1][positions]
+      raw = {k: v[positions] for k, v in self._memory.items()}
     else:
-      inputs, labels = self._read(self._indices[positions])
-    inputs = inputs.astype(np.float32)
-    if self._divisor != 1:
-      inputs /= self._divisor
-    return {'input': inputs, 'label': labels.astype(np.int32)}
+      raw = self._source.read(self._indices[positions])
+    return self._encoding.batch(raw)
 
 
 _CACHED_EPOCHS = 4
@@ -126,9 +119,7 @@ class _ShuffledBatches:
 
 
 def _fits_in_memory(prepared: catalog.Prepared, num_examples: int) -> bool:
-  dtype = prepared.builder.info.features[prepared.feature].np_dtype
-  example_bytes = math.prod(prepared.info.input_shape) * np.dtype(dtype).itemsize
-  return num_examples * example_bytes <= IN_MEMORY_BYTES
+  return num_examples * prepared.encoding.example_bytes <= IN_MEMORY_BYTES
 
 
 def train_iterator(dataset_cfg, batch_size: int, seed: int, process_index: int = 0,
@@ -146,7 +137,8 @@ def train_iterator(dataset_cfg, batch_size: int, seed: int, process_index: int =
 
   Returns:
     A grain `DatasetIterator` of {'input': float32 [batch_size, ...], 'label': int32
-    [batch_size]}, with `get_state()` / `set_state()`.
+    [batch_size]} (token datasets: see the module docstring), with `get_state()` /
+    `set_state()`.
   """
   _check_args(batch_size, process_index, process_count)
   prepared = catalog.load(dataset_cfg)
@@ -170,8 +162,8 @@ def eval_batches(dataset_cfg, split: str, batch_size: int, process_index: int = 
 
   Process `i` of `n` evaluates examples `i::n` of the split, in the data source's order. Every
   process yields `ceil(ceil(size / n) / batch_size)` batches: its last real batch is padded
-  (inputs and labels zero, `mask` False) and processes with fewer examples add fully masked
-  batches, so that all processes step together.
+  (inputs, labels and prompt lengths zero, `mask` False) and processes with fewer examples add
+  fully masked batches, so that all processes step together.
 
   Args:
     dataset_cfg: the `dataset` config (see `catalog.prepare`).
@@ -182,7 +174,7 @@ def eval_batches(dataset_cfg, split: str, batch_size: int, process_index: int = 
 
   Returns:
     An iterator of {'input': float32 [batch_size, ...], 'label': int32 [batch_size], 'mask': bool
-    [batch_size]}.
+    [batch_size]} (token datasets: see the module docstring).
   """
   _check_args(batch_size, process_index, process_count)
   prepared = catalog.load(dataset_cfg)
@@ -197,23 +189,19 @@ def _padded(prepared: catalog.Prepared, split: str, batch_size: int, process_ind
   size = prepared.info.split_sizes[split]
   num_batches = math.ceil(math.ceil(size / process_count) / batch_size)
   shard = np.arange(size)[process_index::process_count]
-  empty = {
-      'input': np.zeros((batch_size, *prepared.info.input_shape), np.float32),
-      'label': np.zeros((batch_size,), np.int32),
-      'mask': np.zeros((batch_size,), np.bool_),
-  }
+  empty = {**prepared.encoding.empty(batch_size), 'mask': np.zeros((batch_size,), np.bool_)}
   yielded = 0
   if len(shard):
     reader = _Reader(prepared, split, shard, in_memory=False)
     batches = grain.MapDataset.range(len(shard)).batch(batch_size).map(reader)
     for batch in batches.to_iter_dataset(READ_OPTIONS):
-      n = len(batch['label'])
+      n = len(batch['input'])
       if n == batch_size:
         yield {**batch, 'mask': np.ones((batch_size,), np.bool_)}
       else:
         padded = {k: v.copy() for k, v in empty.items()}
-        padded['input'][:n] = batch['input']
-        padded['label'][:n] = batch['label']
+        for key, value in batch.items():
+          padded[key][:n] = value
         padded['mask'][:n] = True
         yield padded
       yielded += 1

@@ -1,18 +1,29 @@
 """Model registry: `model.name` in a config → a pure Flax Linen module.
 
-Each family lives in its own module and exposes `from_config(model_cfg, num_classes)` and
+Each family lives in its own module and exposes `from_config(model_cfg, ctx)` (ctx: a
+`Context` with the output size, input shape, computation dtype and BatchNorm axis) and
 `validate(model_cfg)`. Every model is called as `model.apply(variables, inputs, train=...)` and
-returns logits of shape [batch, num_classes].
+returns float32 logits: [batch, outputs] for classifiers, [batch, length, vocab] for token models.
+Models with BatchNorm keep running statistics in the `batch_stats` collection.
 """
 import ml_collections
 from flax import linen as nn
 
 from research.errors import unknown
-from research.models import linear, mlp
+from research.models import bert, cnn, gpt, gru, linear, mlp, resnet, vgg, vit, wavenet
+from research.models.context import Context
 
 FAMILIES = {
     'linear': linear,
     'mlp': mlp,
+    'cnn': cnn,
+    'resnet': resnet,
+    'vgg': vgg,
+    'vit': vit,
+    'gru': gru,
+    'wavenet': wavenet,
+    'bert': bert,
+    'gpt': gpt,
 }
 
 
@@ -27,5 +38,5 @@ def validate(model_cfg: ml_collections.ConfigDict) -> None:
   _family(model_cfg).validate(model_cfg)
 
 
-def build(model_cfg: ml_collections.ConfigDict, num_classes: int) -> nn.Module:
-  return _family(model_cfg).from_config(model_cfg, num_classes)
+def build(model_cfg: ml_collections.ConfigDict, ctx: Context) -> nn.Module:
+  return _family(model_cfg).from_config(model_cfg, ctx)

@@ -3,7 +3,7 @@
 The seed trains 784-128-64-10 with ReLU; `hidden_sizes` and `activation` make the same module the
 subject of the width, depth and activation ablations.
 """
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import jax.numpy as jnp
 import ml_collections
@@ -11,22 +11,24 @@ from flax import linen as nn
 
 from research.errors import UserError, unknown
 from research.models.activations import ACTIVATIONS
+from research.models.context import Context
 
 
 class MLP(nn.Module):
   """A fully connected classifier. Inputs of any shape are flattened per example."""
   hidden_sizes: Sequence[int]
-  num_classes: int
+  num_outputs: int
   activation: Callable[[jnp.ndarray], jnp.ndarray] = nn.relu
   dropout_rate: float = 0.0
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, inputs: jnp.ndarray, train: bool = False) -> jnp.ndarray:
-    x = inputs.reshape((inputs.shape[0], -1))
+    x = inputs.reshape((inputs.shape[0], -1)).astype(self.dtype)
     for width in self.hidden_sizes:
-      x = self.activation(nn.Dense(width)(x))
+      x = self.activation(nn.Dense(width, dtype=self.dtype)(x))
       x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
-    return nn.Dense(self.num_classes)(x)
+    return nn.Dense(self.num_outputs, dtype=self.dtype)(x).astype(jnp.float32)
 
 
 def validate(cfg: ml_collections.ConfigDict) -> None:
@@ -40,7 +42,7 @@ def validate(cfg: ml_collections.ConfigDict) -> None:
     raise UserError(f"config.model.dropout_rate must be in [0, 1), got {rate}")
 
 
-def from_config(cfg: ml_collections.ConfigDict, num_classes: int) -> MLP:
-  return MLP(hidden_sizes=tuple(cfg.get('hidden_sizes', ())), num_classes=num_classes,
+def from_config(cfg: ml_collections.ConfigDict, ctx: Context) -> MLP:
+  return MLP(hidden_sizes=tuple(cfg.get('hidden_sizes', ())), num_outputs=ctx.num_outputs,
              activation=ACTIVATIONS[cfg.get('activation', 'relu')],
-             dropout_rate=cfg.get('dropout_rate', 0.0))
+             dropout_rate=cfg.get('dropout_rate', 0.0), dtype=ctx.dtype)

@@ -1,0 +1,83 @@
+"""Where the pipeline reads a split's examples: TFDS records, or windows cut from its text.
+
+Both kinds of source answer `len(source)` and `source.read(indices)`, which returns the stored
+arrays of those examples ({'input', 'label'?, 'prompt_length'?}, see `Encoding.stack`); the
+pipeline turns gathered arrays into batches with `Encoding.batch`.
+"""
+import re
+from typing import Sequence
+
+import numpy as np
+
+from research import errors
+from research.data import encoding as encoding_lib
+
+# The most bytes of text a split may hold to be cut into windows (they are held in memory).
+MAX_TEXT_BYTES = 1 << 30
+_READ_CHUNK = 256  # Records decoded per call.
+# 'train', or a slice with absolute bounds as `catalog` writes them: 'train[:3600]'.
+_SPLIT = re.compile(r'^(?P<split>[\w.-]+)(?:\[(?P<start>\d*):(?P<stop>\d*)\])?$')
+
+
+class RecordSource:
+  """The examples of a TFDS split string (e.g. 'train[:3600]'), one per record."""
+
+  def __init__(self, builder, split: str, encoding: encoding_lib.Encoding):
+    self._source = builder.as_data_source(split=split)
+    self._encoding = encoding
+
+  def __len__(self) -> int:
+    return len(self._source)
+
+  def read(self, indices: Sequence[int]) -> dict[str, np.ndarray]:
+    return self._encoding.stack(self._source.__getitems__([int(i) for i in indices]))
+
+
+class WindowSource:
+  """Examples that are rows of an in-memory array of token windows [n, seq_len]."""
+
+  def __init__(self, windows: np.ndarray):
+    self._windows = windows
+
+  def __len__(self) -> int:
+    return len(self._windows)
+
+  def read(self, indices: Sequence[int]) -> dict[str, np.ndarray]:
+    return {'input': self._windows[np.asarray(indices, np.int64)]}
+
+
+def text_windows(name: str, builder, split: str, feature: str, seq_len: int) -> np.ndarray:
+  """The UTF-8 bytes of every text of TFDS split `split`, concatenated in the data source's
+  order and cut into consecutive windows: uint8 [len // seq_len, seq_len] (the rest dropped)."""
+  source = builder.as_data_source(split=split)
+  parts, total = [], 0
+  for start in range(0, len(source), _READ_CHUNK):
+    for example in source.__getitems__(list(range(start, min(start + _READ_CHUNK,
+                                                             len(source))))):
+      text = example[feature]
+      parts.append(text.encode('utf-8') if isinstance(text, str) else bytes(text))
+      total += len(parts[-1])
+      if total > MAX_TEXT_BYTES:
+        raise errors.UserError(
+            f'dataset {name!r}: split {split!r} has more than {MAX_TEXT_BYTES} bytes of text, '
+            'too many to cut into windows in memory')
+  data = np.frombuffer(b''.join(parts), np.uint8)
+  count = len(data) // seq_len
+  return data[:count * seq_len].reshape(count, seq_len)
+
+
+def open_split(builder, encoding: encoding_lib.Encoding, split: str,
+               windows: dict[str, np.ndarray]) -> RecordSource | WindowSource:
+  """The source of split string `split` (a `DatasetInfo.splits` value).
+
+  For text cut into windows, `windows` maps TFDS split names to their windows, and the slice
+  bounds in `split` count windows, not records.
+  """
+  if encoding.kind != 'windows':
+    return RecordSource(builder, split, encoding)
+  match = _SPLIT.match(split)
+  if not match or match['split'] not in windows:
+    raise ValueError(f'split {split!r} is not one of {sorted(windows)}, sliced or not')
+  start = int(match['start']) if match['start'] else None
+  stop = int(match['stop']) if match['stop'] else None
+  return WindowSource(windows[match['split']][start:stop])

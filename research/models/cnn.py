@@ -1,0 +1,120 @@
+"""Small convolutional classifiers: a LeNet-5-style 2-D CNN and the MNIST-1D paper's 1-D CNN.
+
+- 'lenet': [conv 5 (SAME) → ReLU → max-pool 2]* → Dense 120 → Dense 84 → Dense out, ReLU.
+  SAME padding (LeNet-5 itself used VALID on 32x32 inputs) keeps the spatial size a multiple of
+  the pooling, so the same network runs on 8x8 digits (8→4→2) and 28x28 MNIST (28→14→7). The
+  convolutions have as many spatial dimensions as the input: a 1-D signal gets 1-D convolutions.
+- '1d': the ConvBase of Greydanus, "Scaling down deep learning" (MNIST-1D): Conv1D 1→25 (kernel 5),
+  25→25 (kernel 3), 25→25 (kernel 3), each stride 2 and padding 1 and followed by ReLU, then
+  flatten → Dense. On length-40 signals the lengths are 40→19→10→5, so the linear layer sees
+  5 * 25 = 125 features and the network has 150 + 1,900 + 1,900 + 1,260 = 5,210 parameters, as
+  the paper's PyTorch model.
+
+Inputs are [B, H, W, C] images or [B, L] signals (a channel axis is added); an example shape of
+rank ≥ 2 is read as spatial dims followed by channels.
+"""
+from typing import Any, Sequence
+
+import jax.numpy as jnp
+import ml_collections
+from flax import linen as nn
+
+from research.errors import UserError, unknown
+from research.models.context import Context
+
+VARIANTS = ('lenet', '1d')
+DEFAULT_CHANNELS = {'lenet': (6, 16), '1d': (25, 25, 25)}
+LENET_HIDDEN = (120, 84)
+
+
+def _channels(variant: str, channels) -> tuple:
+  """`channels` as a per-conv tuple: None → the variant's default, an int → every conv layer."""
+  if channels is None:
+    return DEFAULT_CHANNELS[variant]
+  if isinstance(channels, int):
+    return (channels,) * len(DEFAULT_CHANNELS[variant])
+  return tuple(channels)
+
+
+def _smallest_size(variant: str, num_convs: int, spatial: Sequence[int]) -> int:
+  """The smallest spatial size any conv block produces (< 1 means the input is too small)."""
+  sizes, smallest = list(spatial), min(spatial)
+  for i in range(num_convs):
+    if variant == 'lenet':
+      sizes = [s // 2 for s in sizes]  # SAME conv keeps the size; the pool halves it.
+    else:
+      kernel = 5 if i == 0 else 3
+      sizes = [(s + 2 - kernel) // 2 + 1 for s in sizes]
+    smallest = min(smallest, *sizes)
+  return smallest
+
+
+class Model(nn.Module):
+  """A LeNet-style or MNIST-1D-style CNN; see the module docstring."""
+  num_outputs: int
+  variant: str = 'lenet'
+  channels: Sequence[int] | int | None = None
+  dropout_rate: float = 0.0
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, inputs: jnp.ndarray, train: bool = False) -> jnp.ndarray:
+    x = inputs[..., None] if inputs.ndim == 2 else inputs
+    x = x.astype(self.dtype)
+    num_spatial = x.ndim - 2
+    channels = _channels(self.variant, self.channels)
+    if self.variant == '1d' and num_spatial != 1:
+      raise UserError(f"cnn variant '1d' needs 1-D signals [batch, length], got inputs of shape "
+                      f"{inputs.shape}; use variant 'lenet' for images")
+    if _smallest_size(self.variant, len(channels), x.shape[1:-1]) < 1:
+      raise UserError(f"cnn input of shape {inputs.shape[1:]} is too small for "
+                      f"{len(channels)} conv layers of variant {self.variant!r}")
+    for i, width in enumerate(channels):
+      if self.variant == 'lenet':
+        x = nn.relu(nn.Conv(width, (5,) * num_spatial, padding='SAME', dtype=self.dtype)(x))
+        x = nn.max_pool(x, (2,) * num_spatial, strides=(2,) * num_spatial)
+      else:
+        kernel = 5 if i == 0 else 3
+        x = nn.Conv(width, (kernel,), strides=(2,), padding=((1, 1),), dtype=self.dtype)(x)
+        x = nn.relu(x)
+    x = x.reshape((x.shape[0], -1))
+    if self.variant == 'lenet':
+      for width in LENET_HIDDEN:
+        x = nn.relu(nn.Dense(width, dtype=self.dtype)(x))
+        x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
+    else:
+      x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
+    x = nn.Dense(self.num_outputs, dtype=self.dtype)(x)
+    return x.astype(jnp.float32)
+
+
+def validate(cfg: ml_collections.ConfigDict) -> None:
+  variant = cfg.get('variant', 'lenet')
+  if variant not in VARIANTS:
+    raise unknown('config.model.variant', variant, VARIANTS)
+  channels = cfg.get('channels', None)
+  if channels is not None:
+    as_tuple = (channels,) if isinstance(channels, int) else channels
+    if not (isinstance(as_tuple, (tuple, list)) and as_tuple and all(
+        isinstance(c, int) and not isinstance(c, bool) and c > 0 for c in as_tuple)):
+      raise UserError(f"config.model.channels must be a positive int or a non-empty sequence of "
+                      f"positive ints (one per conv layer), got {channels!r}")
+  rate = cfg.get('dropout_rate', 0.0)
+  if not isinstance(rate, (int, float)) or isinstance(rate, bool) or not 0.0 <= rate < 1.0:
+    raise UserError(f"config.model.dropout_rate must be in [0, 1), got {rate}")
+
+
+def from_config(cfg: ml_collections.ConfigDict, ctx: Context) -> Model:
+  validate(cfg)
+  variant = cfg.get('variant', 'lenet')
+  channels = _channels(variant, cfg.get('channels', None))
+  shape = tuple(ctx.input_shape)
+  spatial = shape if len(shape) == 1 else shape[:-1]
+  if variant == '1d' and len(spatial) != 1:
+    raise UserError(f"cnn variant '1d' needs 1-D signals (input shape (length,)), but the dataset "
+                    f"gives {shape}; use variant 'lenet' for images")
+  if spatial and _smallest_size(variant, len(channels), spatial) < 1:
+    raise UserError(f"cnn input shape {shape} is too small for {len(channels)} conv layers of "
+                    f"variant {variant!r}; use fewer config.model.channels")
+  return Model(num_outputs=ctx.num_outputs, variant=variant, channels=channels,
+               dropout_rate=cfg.get('dropout_rate', 0.0), dtype=ctx.dtype)

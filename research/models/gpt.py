@@ -1,0 +1,62 @@
+"""GPT-style decoder-only language model: causal self-attention, next-token logits.
+
+logits[:, t] is the model's distribution over tokens[:, t + 1]; shifting the targets and weighting
+out PAD targets is the runner's job. Sequences are right-padded, so a real token never has a PAD
+to its left and the causal mask alone is enough: no padding mask is added. That is deliberate, not
+an omission: a combined causal + key-padding mask would leave a leading PAD position with no key
+at all, and Flax's masked softmax then spreads that row uniformly over *every* position, future
+ones included, which would break causality there.
+
+The output layer is the transposed token embedding when `tie_embeddings` (default True, as in
+GPT-2), else a bias-free Dense(vocab_size), which adds vocab_size·d parameters. Either way there
+is no output bias, so the parameter count beyond transformer.py's embedding and stack is 0 (tied)
+or V·d (untied).
+"""
+from typing import Any
+
+import jax.numpy as jnp
+import ml_collections
+from flax import linen as nn
+
+from research import tokens as tokens_lib
+from research.errors import UserError
+from research.models import transformer
+from research.models.context import Context
+
+
+class Model(nn.Module):
+  """Decoder stack; tokens [B, T] int32 → float32 next-token logits [B, T, vocab_size]."""
+  vocab_size: int = tokens_lib.VOCAB_SIZE
+  num_layers: int = transformer.DEFAULTS['num_layers']
+  hidden_size: int = transformer.DEFAULTS['hidden_size']
+  num_heads: int = transformer.DEFAULTS['num_heads']
+  mlp_dim: int = 4 * transformer.DEFAULTS['hidden_size']
+  dropout_rate: float = transformer.DEFAULTS['dropout_rate']
+  max_len: int = 128
+  tie_embeddings: bool = True
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, tokens: jnp.ndarray, train: bool = False) -> jnp.ndarray:
+    embed = transformer.Embedding(self.vocab_size, self.hidden_size, self.max_len,
+                                  self.dropout_rate, self.dtype, name='embed')
+    x = transformer.Stack(self.num_layers, self.hidden_size, self.num_heads, self.mlp_dim,
+                          self.dropout_rate, self.dtype, name='decoder')(
+                              embed(tokens, train), nn.make_causal_mask(tokens), train)
+    if self.tie_embeddings:
+      logits = embed.attend(x)
+    else:
+      logits = nn.Dense(self.vocab_size, use_bias=False, dtype=self.dtype, name='output')(x)
+    return logits.astype(jnp.float32)
+
+
+def validate(cfg: ml_collections.ConfigDict) -> None:
+  transformer.validate_common(cfg)
+
+
+def from_config(cfg: ml_collections.ConfigDict, ctx: Context) -> Model:
+  fields = transformer.common_fields(cfg, ctx)
+  if ctx.num_outputs != fields['vocab_size']:
+    raise UserError(f"the GPT model predicts tokens, so the task's {ctx.num_outputs} outputs must "
+                    f"equal config.model.vocab_size ({fields['vocab_size']})")
+  return Model(**fields)

@@ -1,0 +1,166 @@
+"""Pieces shared by the Transformer families (bert.py, gpt.py): embedding, pre-LN block, stack.
+
+The blocks are pre-LayerNorm (GPT-2 style): each sub-layer reads LayerNorm(x) and adds its output
+to the residual stream x, and the stack ends in one final LayerNorm. Pre-LN trains stably without
+the learning-rate warm-up that post-LN (the original BERT) needs, which matters for short runs.
+
+Parameters per block, with d = hidden_size and m = mlp_dim:
+  attention  4·d² + 4·d   (query, key, value and output projections, each with a bias)
+  MLP        2·d·m + d + m
+  LayerNorms 2 · 2·d      (scale and bias, before attention and before the MLP)
+and the stack adds a final LayerNorm (2·d). The embedding holds vocab_size·d + max_len·d.
+"""
+from typing import Any
+
+import jax.numpy as jnp
+import ml_collections
+from flax import linen as nn
+
+from research import tokens as tokens_lib
+from research.errors import UserError
+from research.models.context import Context
+
+# GPT-2 and BERT both initialise embeddings with N(0, 0.02²). With tied output embeddings this
+# also makes the initial logits small, so the initial loss is close to log(vocab_size).
+EMBED_INIT = nn.initializers.normal(stddev=0.02)
+
+# Defaults of the config fields every Transformer family reads (mlp_dim defaults to 4·hidden).
+DEFAULTS = dict(num_layers=2, hidden_size=128, num_heads=4, dropout_rate=0.0)
+
+
+class Embedding(nn.Module):
+  """Token embedding plus a learned position embedding, then dropout.
+
+  `attend` reuses the token table as an output projection (weight tying), hence setup() rather
+  than a single compact method.
+  """
+  vocab_size: int
+  hidden_size: int
+  max_len: int
+  dropout_rate: float = 0.0
+  dtype: Any = jnp.float32
+
+  def setup(self):
+    self.token = nn.Embed(self.vocab_size, self.hidden_size, dtype=self.dtype,
+                          embedding_init=EMBED_INIT)
+    self.position = self.param('position', EMBED_INIT, (self.max_len, self.hidden_size))
+    self.dropout = nn.Dropout(self.dropout_rate)
+
+  def __call__(self, tokens: jnp.ndarray, train: bool = False) -> jnp.ndarray:
+    length = tokens.shape[-1]
+    if length > self.max_len:
+      raise ValueError(f"sequence length {length} exceeds max_len {self.max_len}")
+    x = self.token(tokens) + self.position[:length].astype(self.dtype)
+    return self.dropout(x, deterministic=not train)
+
+  def attend(self, x: jnp.ndarray) -> jnp.ndarray:
+    """Logits x · Eᵀ against every token embedding (the tied output layer)."""
+    return self.token.attend(x)
+
+
+class Block(nn.Module):
+  """x + Attention(LN(x)), then x + MLP(LN(x)); dropout on each sub-layer's output.
+
+  The attention probabilities get the same dropout rate, as in BERT and GPT-2.
+  """
+  hidden_size: int
+  num_heads: int
+  mlp_dim: int
+  dropout_rate: float = 0.0
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: jnp.ndarray, mask: jnp.ndarray | None, train: bool = False):
+    h = nn.LayerNorm(dtype=self.dtype, name='ln_attention')(x)
+    h = nn.MultiHeadDotProductAttention(
+        num_heads=self.num_heads, qkv_features=self.hidden_size, out_features=self.hidden_size,
+        dropout_rate=self.dropout_rate, dtype=self.dtype, force_fp32_for_softmax=True,
+        name='attention')(h, mask=mask, deterministic=not train)
+    x = x + nn.Dropout(self.dropout_rate)(h, deterministic=not train)
+    h = nn.LayerNorm(dtype=self.dtype, name='ln_mlp')(x)
+    h = nn.gelu(nn.Dense(self.mlp_dim, dtype=self.dtype, name='mlp_in')(h))
+    h = nn.Dense(self.hidden_size, dtype=self.dtype, name='mlp_out')(h)
+    return x + nn.Dropout(self.dropout_rate)(h, deterministic=not train)
+
+
+class Stack(nn.Module):
+  """`num_layers` blocks sharing one attention mask, then the final LayerNorm."""
+  num_layers: int
+  hidden_size: int
+  num_heads: int
+  mlp_dim: int
+  dropout_rate: float = 0.0
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: jnp.ndarray, mask: jnp.ndarray | None, train: bool = False):
+    for i in range(self.num_layers):
+      x = Block(self.hidden_size, self.num_heads, self.mlp_dim, self.dropout_rate, self.dtype,
+                name=f'block_{i}')(x, mask, train)
+    return nn.LayerNorm(dtype=self.dtype, name='ln_final')(x)
+
+
+def padding_mask(tokens: jnp.ndarray) -> jnp.ndarray:
+  """[B, 1, T, T] mask letting every query attend to the non-PAD keys only.
+
+  Queries are not masked: a PAD position's output is never used, and leaving its row unmasked
+  keeps it from being a fully masked (degenerate) softmax row.
+  """
+  keys = tokens != tokens_lib.PAD
+  return nn.make_attention_mask(jnp.ones_like(keys), keys)
+
+
+def field(cfg: ml_collections.ConfigDict, name: str, default):
+  """cfg.name, or `default` when the field is absent or None."""
+  value = cfg.get(name, None)
+  return default if value is None else value
+
+
+def _check_int(cfg, name, default, minimum=1):
+  value = field(cfg, name, default)
+  if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+    raise UserError(f"config.model.{name} must be an int >= {minimum}, got {value!r}")
+  return value
+
+
+def validate_common(cfg: ml_collections.ConfigDict) -> None:
+  """Checks the fields every Transformer family reads; raises UserError naming the bad one."""
+  _check_int(cfg, 'num_layers', DEFAULTS['num_layers'])
+  hidden = _check_int(cfg, 'hidden_size', DEFAULTS['hidden_size'])
+  heads = _check_int(cfg, 'num_heads', DEFAULTS['num_heads'])
+  if hidden % heads:
+    raise UserError(f"config.model.hidden_size ({hidden}) must be divisible by "
+                    f"config.model.num_heads ({heads})")
+  _check_int(cfg, 'mlp_dim', 4 * hidden)
+  if field(cfg, 'max_len', None) is not None:
+    _check_int(cfg, 'max_len', None)
+  _check_int(cfg, 'vocab_size', tokens_lib.VOCAB_SIZE, minimum=2)
+  rate = field(cfg, 'dropout_rate', DEFAULTS['dropout_rate'])
+  if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0.0 <= rate < 1.0:
+    raise UserError(f"config.model.dropout_rate must be in [0, 1), got {rate!r}")
+  tie = field(cfg, 'tie_embeddings', True)
+  if not isinstance(tie, bool):
+    raise UserError(f"config.model.tie_embeddings must be true or false, got {tie!r}")
+
+
+def common_fields(cfg: ml_collections.ConfigDict, ctx: Context) -> dict:
+  """The shared constructor fields, with defaults filled in from the config and the context."""
+  if len(ctx.input_shape) != 1:
+    raise UserError(f"Transformer models read token sequences of shape (seq_len,), but the "
+                    f"dataset's examples have shape {tuple(ctx.input_shape)}")
+  seq_len = ctx.input_shape[0]
+  max_len = field(cfg, 'max_len', seq_len)
+  if max_len < seq_len:
+    raise UserError(f"config.model.max_len ({max_len}) is shorter than the dataset's "
+                    f"sequences ({seq_len})")
+  hidden = field(cfg, 'hidden_size', DEFAULTS['hidden_size'])
+  return dict(
+      vocab_size=field(cfg, 'vocab_size', tokens_lib.VOCAB_SIZE),
+      num_layers=field(cfg, 'num_layers', DEFAULTS['num_layers']),
+      hidden_size=hidden,
+      num_heads=field(cfg, 'num_heads', DEFAULTS['num_heads']),
+      mlp_dim=field(cfg, 'mlp_dim', 4 * hidden),
+      dropout_rate=float(field(cfg, 'dropout_rate', DEFAULTS['dropout_rate'])),
+      max_len=max_len,
+      tie_embeddings=field(cfg, 'tie_embeddings', True),
+      dtype=ctx.dtype)

@@ -1,0 +1,122 @@
+"""Vision Transformer (Dosovitskiy et al. 2021, "An Image is Worth 16x16 Words").
+
+Non-overlapping patches are embedded by a conv with kernel = stride = `patch_size`, a learned
+position embedding is added, and `depth` pre-LayerNorm encoder blocks follow:
+  x = x + Dropout(MHA(LN(x)));  x = x + Dropout(Dense(GELU(Dense_mlp_dim(LN(x))))).
+A final LayerNorm precedes the head, applied to the class token (`pooling='cls'`, the paper's
+choice) or to the mean over patch tokens (`pooling='mean'`). As in the paper the head is
+zero-initialised, so every class starts at the same logit.
+
+The image size must be divisible by the patch size in every spatial dim; `from_config` checks it
+against the dataset's input shape. [B, L] signals get a channel axis and 1-D patches of length
+`patch_size`, so the same model runs on MNIST-1D.
+"""
+from typing import Any
+
+import jax.numpy as jnp
+import ml_collections
+from flax import linen as nn
+
+from research.errors import UserError, unknown
+from research.models.context import Context
+
+POOLINGS = ('cls', 'mean')
+DEFAULTS = dict(patch_size=4, hidden_size=64, depth=4, num_heads=4, mlp_dim=128,
+                dropout_rate=0.0, pooling='cls')
+
+
+class _EncoderBlock(nn.Module):
+  num_heads: int
+  mlp_dim: int
+  dropout_rate: float
+  dtype: Any
+
+  @nn.compact
+  def __call__(self, x: jnp.ndarray, train: bool) -> jnp.ndarray:
+    y = nn.LayerNorm(dtype=self.dtype)(x)
+    # The softmax runs in float32 even under bfloat16: its normalisation loses the most precision.
+    y = nn.MultiHeadDotProductAttention(num_heads=self.num_heads, dtype=self.dtype,
+                                        force_fp32_for_softmax=True)(y, y, deterministic=not train)
+    x = x + nn.Dropout(self.dropout_rate, deterministic=not train)(y)
+    y = nn.LayerNorm(dtype=self.dtype)(x)
+    y = nn.gelu(nn.Dense(self.mlp_dim, dtype=self.dtype)(y))
+    y = nn.Dropout(self.dropout_rate, deterministic=not train)(y)
+    y = nn.Dense(x.shape[-1], dtype=self.dtype)(y)
+    return x + nn.Dropout(self.dropout_rate, deterministic=not train)(y)
+
+
+class Model(nn.Module):
+  """A ViT classifier; see the module docstring."""
+  num_outputs: int
+  patch_size: int = DEFAULTS['patch_size']
+  hidden_size: int = DEFAULTS['hidden_size']
+  depth: int = DEFAULTS['depth']
+  num_heads: int = DEFAULTS['num_heads']
+  mlp_dim: int = DEFAULTS['mlp_dim']
+  dropout_rate: float = DEFAULTS['dropout_rate']
+  pooling: str = DEFAULTS['pooling']
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, inputs: jnp.ndarray, train: bool = False) -> jnp.ndarray:
+    x = inputs[..., None] if inputs.ndim == 2 else inputs
+    x = x.astype(self.dtype)
+    nd = x.ndim - 2
+    if any(size % self.patch_size for size in x.shape[1:-1]):
+      raise UserError(f"vit patch_size {self.patch_size} does not divide the input's spatial "
+                      f"shape {x.shape[1:-1]}")
+    patch = (self.patch_size,) * nd
+    x = nn.Conv(self.hidden_size, patch, strides=patch, padding='VALID', dtype=self.dtype,
+                name='patch_embedding')(x)
+    x = x.reshape((x.shape[0], -1, self.hidden_size))
+    if self.pooling == 'cls':
+      cls = self.param('cls', nn.initializers.zeros, (1, 1, self.hidden_size))
+      x = jnp.concatenate([jnp.broadcast_to(cls, (x.shape[0], 1, self.hidden_size)).astype(
+          x.dtype), x], axis=1)
+    position = self.param('position_embedding', nn.initializers.normal(stddev=0.02),
+                          (1, x.shape[1], self.hidden_size))
+    x = x + position.astype(x.dtype)
+    x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
+    for _ in range(self.depth):
+      x = _EncoderBlock(self.num_heads, self.mlp_dim, self.dropout_rate, self.dtype)(x, train)
+    x = nn.LayerNorm(dtype=self.dtype, name='final_norm')(x)
+    x = x[:, 0] if self.pooling == 'cls' else x.mean(axis=1)
+    x = nn.Dense(self.num_outputs, dtype=self.dtype, kernel_init=nn.initializers.zeros,
+                 name='head')(x)
+    return x.astype(jnp.float32)
+
+
+def _positive_int(cfg: ml_collections.ConfigDict, field: str) -> int:
+  value = cfg.get(field, DEFAULTS[field])
+  if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+    raise UserError(f"config.model.{field} must be a positive int, got {value!r}")
+  return value
+
+
+def validate(cfg: ml_collections.ConfigDict) -> None:
+  sizes = {field: _positive_int(cfg, field)
+           for field in ('patch_size', 'hidden_size', 'depth', 'num_heads', 'mlp_dim')}
+  hidden, heads = sizes['hidden_size'], sizes['num_heads']
+  if hidden % heads:
+    raise UserError(f"config.model.num_heads ({heads}) must divide config.model.hidden_size "
+                    f"({hidden}); e.g. num_heads in "
+                    f"{[h for h in range(1, hidden + 1) if hidden % h == 0][:8]}")
+  pooling = cfg.get('pooling', DEFAULTS['pooling'])
+  if pooling not in POOLINGS:
+    raise unknown('config.model.pooling', pooling, POOLINGS)
+  rate = cfg.get('dropout_rate', DEFAULTS['dropout_rate'])
+  if not isinstance(rate, (int, float)) or isinstance(rate, bool) or not 0.0 <= rate < 1.0:
+    raise UserError(f"config.model.dropout_rate must be in [0, 1), got {rate}")
+
+
+def from_config(cfg: ml_collections.ConfigDict, ctx: Context) -> Model:
+  validate(cfg)
+  fields = {field: cfg.get(field, default) for field, default in DEFAULTS.items()}
+  shape = tuple(ctx.input_shape)
+  spatial = shape if len(shape) == 1 else shape[:-1]  # (length,) or (H, W, C).
+  if any(size % fields['patch_size'] for size in spatial):
+    divisors = sorted({p for p in range(1, max(spatial) + 1)
+                       if all(size % p == 0 for size in spatial)})
+    raise UserError(f"config.model.patch_size {fields['patch_size']} does not divide the input's "
+                    f"spatial shape {spatial}; allowed patch sizes: {divisors}")
+  return Model(num_outputs=ctx.num_outputs, dtype=ctx.dtype, **fields)

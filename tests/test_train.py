@@ -98,3 +98,43 @@ def test_resume_refuses_a_different_model(tmp_path):
   longer = research.train_and_evaluate(_config(total_steps=20, num_devices=1),
                                        str(tmp_path / 'w'))
   assert longer['steps'] == 20 and longer['resumed_from_step'] == 10
+
+
+def _resnet_config(**overrides):
+  config = config_lib.load('configs/resnet_digits.py')
+  config_lib.apply_overrides(config, [f'{k}={v!r}' for k, v in overrides.items()])
+  return config
+
+
+def test_batchnorm_resnet_agrees_between_1_and_8_devices(tmp_path):
+  runs = {}
+  for name, devices, mode in [('one', 1, 'mesh'), ('mesh', 8, 'mesh'), ('pmap', 8, 'pmap')]:
+    config = _resnet_config(total_steps=12, eval_every=12, num_devices=devices, parallel=mode,
+                            **{'model.width': 8, 'optimizer.warmup_steps': 0})
+    research.train_and_evaluate(config, str(tmp_path / name))
+    runs[name] = research.load_run(str(tmp_path / name)).state
+  for other in ('mesh', 'pmap'):
+    for tree in ('params', 'batch_stats'):
+      jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-3, atol=2e-4),
+                   getattr(runs['one'], tree), getattr(runs[other], tree))
+  fresh_stats = jax.tree.leaves(runs['one'].batch_stats)
+  assert any(np.abs(np.asarray(x)).sum() > 0 for x in fresh_stats)
+
+
+def test_early_stopping_stops_and_a_rerun_agrees(tmp_path):
+  config = _config(total_steps=400, eval_every=10, num_devices=1,
+                   **{'early_stopping.metric': 'loss', 'early_stopping.patience': 2,
+                      'early_stopping.min_delta': 0.5})
+  summary = research.train_and_evaluate(config, str(tmp_path / 'w'))
+  assert summary['early_stopping']['stopped'] and summary['steps'] < 400
+  assert summary['steps'] == summary['early_stopping']['best_step'] + 20
+  again = research.train_and_evaluate(config, str(tmp_path / 'w'))
+  assert again == summary  # Finished: the replayed decision is the same, nothing reruns.
+
+
+def test_bfloat16_compute_keeps_float32_parameters(tmp_path):
+  config = _config(total_steps=30, eval_every=30, num_devices=1, dtype='bfloat16')
+  summary = research.train_and_evaluate(config, str(tmp_path / 'w'))
+  params = research.load_run(str(tmp_path / 'w')).params
+  assert {np.asarray(x).dtype for x in jax.tree.leaves(params)} == {np.dtype('float32')}
+  assert summary['final']['test']['accuracy'] > 0.5

@@ -1,0 +1,32 @@
+"""The MNIST-1D paper's CNN (three Conv1D layers, 25 channels, 5,210 parameters) on MNIST-1D.
+
+Commands:
+  research train --config configs/mnist1d_cnn.py --workdir workdirs/mnist1d_cnn
+  research train --config configs/mnist1d_cnn.py:shuffled --workdir workdirs/mnist1d_cnn_shuf
+      (the variant with a fixed random permutation of the 40 positions)
+
+The paper's recipe: Adam 1e-2, batch 100, 6,000 steps (Greydanus & Kobak report 94% test
+accuracy, and 56% on the shuffled variant).
+Expected: test accuracy RESULT_PENDING.
+Runtime: RUNTIME_PENDING on 2 CPU cores.
+"""
+import ml_collections
+
+from research import config as config_lib
+from research.errors import UserError
+
+VARIANTS = {None: 'mnist1d', 'shuffled': 'mnist1d/shuffled'}
+
+
+def get_config(arg=None):
+  if arg not in VARIANTS:
+    raise UserError(f"mnist1d_cnn: unknown variant {arg!r}; allowed: no argument, or :shuffled")
+  config = config_lib.base()
+  config.dataset.name = VARIANTS[arg]
+  config.model = ml_collections.ConfigDict(dict(name='cnn', variant='1d', dropout_rate=0.0))
+  config.optimizer.name = 'adam'
+  config.optimizer.learning_rate = 1e-2
+  config.batch_size = 100
+  config.total_steps = 6000
+  config.eval_every = 500
+  return config

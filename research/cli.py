@@ -2,6 +2,7 @@
 
     research train --config configs/X.py[:arg] [--config.a.b=V ...] --workdir DIR
     research eval  --workdir DIR [--split test]
+    research generate --workdir DIR --prompt TEXT [--max-new-tokens N] [--temperature T] [--top-k K]
 
 Exit codes: 0 success; 2 bad usage, config or input (one line on stderr, no traceback);
 1 a failure during the run (the traceback is shown with --verbose).
@@ -41,6 +42,16 @@ def _parser() -> argparse.ArgumentParser:
   evaluate.add_argument('--split', default='test', help='train | validation | test')
   evaluate.add_argument('--step', type=int, default=None, help='a checkpoint step (newest)')
   evaluate.add_argument('--verbose', action='store_true', default=argparse.SUPPRESS)
+  sample = commands.add_parser('generate', help="continue prompts with a workdir's language model")
+  sample.add_argument('--workdir', required=True)
+  sample.add_argument('--prompt', action='append', required=True,
+                      help='text to continue (repeat for a batch)')
+  sample.add_argument('--max-new-tokens', type=int, default=None,
+                      help="default: up to the model's sequence length")
+  sample.add_argument('--temperature', type=float, default=0.0, help='0: greedy')
+  sample.add_argument('--top-k', type=int, default=None)
+  sample.add_argument('--seed', type=int, default=0)
+  sample.add_argument('--verbose', action='store_true', default=argparse.SUPPRESS)
   return parser
 
 
@@ -92,11 +103,22 @@ def _eval(args, extra) -> int:
   return EXIT_OK
 
 
+def _generate(args, extra) -> int:
+  if extra:
+    raise UserError(f"unrecognized arguments for generate: {' '.join(extra)}")
+  from research import restore
+  for prompt, text in zip(args.prompt, restore.generate_text(
+      args.workdir, args.prompt, max_new_tokens=args.max_new_tokens,
+      temperature=args.temperature, top_k=args.top_k, seed=args.seed)):
+    print(json.dumps({'prompt': prompt, 'text': text}))
+  return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
   argv = list(sys.argv[1:] if argv is None else argv)
   args, extra = _parser().parse_known_args(argv)
   _setup_logging(args.verbose)
-  command = {'train': _train, 'eval': _eval}[args.command]
+  command = {'train': _train, 'eval': _eval, 'generate': _generate}[args.command]
   try:
     return command(args, extra)
   except UserError as e:

@@ -8,7 +8,7 @@ import pytest
 import research
 from conftest import run_cli
 from research import config as config_lib
-from research import train
+from research import restore, train
 from research.errors import UserError
 
 
@@ -138,3 +138,23 @@ def test_bfloat16_compute_keeps_float32_parameters(tmp_path):
   params = research.load_run(str(tmp_path / 'w')).params
   assert {np.asarray(x).dtype for x in jax.tree.leaves(params)} == {np.dtype('float32')}
   assert summary['final']['test']['accuracy'] > 0.5
+
+
+def test_gpt_checkpoint_generates_text(tmp_path):
+  config = config_lib.load('configs/gpt_addition.py')
+  config_lib.apply_overrides(config, ['total_steps=30', 'eval_every=30', 'num_devices=1',
+                                      'model.num_layers=1', 'model.hidden_size=32',
+                                      'model.mlp_dim=64'])
+  summary = research.train_and_evaluate(config, str(tmp_path))
+  assert 0.0 <= summary['final']['test']['exact_match'] <= 1.0
+  assert summary['final']['test']['perplexity'] > 1.0
+  greedy = restore.generate_text(str(tmp_path), ['12+35=', '7+8='])
+  assert greedy[0].startswith('12+35=') and greedy[1].startswith('7+8=')
+  assert len(greedy[0]) > len('12+35=')
+  assert greedy == restore.generate_text(str(tmp_path), ['12+35=', '7+8='])
+  sampled = [restore.generate_text(str(tmp_path), ['12+35='], temperature=1.5, seed=s)[0]
+             for s in (0, 0, 1, 2, 3)]
+  assert sampled[0] == sampled[1] and len(set(sampled)) > 1
+  cli = run_cli('generate', '--workdir', str(tmp_path), '--prompt', '12+35=')
+  assert cli.returncode == 0, cli.stderr[-2000:]
+  assert json.loads(cli.stdout.splitlines()[-1]) == {'prompt': '12+35=', 'text': greedy[0]}

@@ -4,8 +4,8 @@ Command:
   research train --config configs/cnn_digits.py --workdir workdirs/cnn_digits
 
 AdamW 3e-3 (weight decay 1e-4), warmup + cosine, batch 64, 20 epochs (400 steps).
-Expected: test accuracy RESULT_PENDING.
-Runtime: RUNTIME_PENDING on 2 CPU cores.
+Expected (measured): test accuracy 0.983 (validation 0.965, train 0.994), seed 0.
+Runtime: ~10 s (400 steps at ~230 steps/s, plus start-up) on 2 CPU cores, measured while the machine was shared.
 """
 import ml_collections
 

@@ -7,8 +7,8 @@ Commands:
 
 The paper's recipe: Adam 1e-2, batch 100, 6,000 steps (Greydanus & Kobak report 94% test
 accuracy, and 56% on the shuffled variant).
-Expected: test accuracy RESULT_PENDING.
-Runtime: RUNTIME_PENDING on 2 CPU cores.
+Expected (measured): test accuracy 0.919 (validation 0.913, train 1.00), seed 0; the paper reports 94%.
+Runtime: ~27 s (6,000 steps at ~470 steps/s) on 2 CPU cores, measured while the machine was shared.
 """
 import ml_collections
 

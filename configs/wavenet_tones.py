@@ -7,8 +7,8 @@ Command:
 rising and falling chirps, noise bursts; random pitch, phase, amplitude and noise), 2,700 train /
 300 validation / 600 test. The model: a strided input conv (downsample 4), 2 blocks of 6 layers
 (dilations 1..32), 32 residual and skip channels, mean pooling. Adam 3e-3, batch 64, 8 epochs.
-Expected: test accuracy RESULT_PENDING.
-Runtime: RUNTIME_PENDING on 2 CPU cores.
+Expected (measured): test accuracy 0.908 (validation 0.920, train 0.939), seed 0.
+Runtime: ~71 s (336 steps at ~6 steps/s) on 2 CPU cores, measured while the machine was shared.
 """
 import ml_collections
 

@@ -44,8 +44,10 @@ class Task:
                               'examples': examples}
     tokens = batch['input']
     if self.name == 'language_model':
+      # Every real input token predicts its successor, so the first PAD after a text is a
+      # target too: it is the end-of-text marker that generation must produce to stop.
       targets = tokens[:, 1:]
-      weights = (targets != tokens_lib.PAD) * examples[:, None]
+      weights = (tokens[:, :-1] != tokens_lib.PAD) * examples[:, None]
       result = {'labels': targets, 'weights': weights, 'examples': examples}
       if 'prompt_length' in batch:  # Targets after the prompt: the answer of a prompted task.
         positions = jnp.arange(targets.shape[1])[None, :]

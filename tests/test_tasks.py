@@ -38,16 +38,18 @@ def test_language_model_shifts_and_ignores_padding():
   inputs, targets = task.prepare(batch, None)
   np.testing.assert_array_equal(inputs, seq[:, :-1])
   np.testing.assert_array_equal(targets['labels'], seq[:, 1:])
-  np.testing.assert_array_equal(targets['weights'].sum(1), [6, 4])  # Non-pad targets.
-  # The answer: targets from the last prompt token on ('15' after '12+3=').
-  np.testing.assert_array_equal(targets['answer_weights'][0], [0, 0, 0, 0, 1, 1, 0, 0, 0])
+  # Every real input predicts the next token, the end-of-text PAD included.
+  np.testing.assert_array_equal(targets['weights'].sum(1), [7, 5])
+  # The answer: '15' after '12+3=', then the end marker.
+  np.testing.assert_array_equal(targets['answer_weights'][0], [0, 0, 0, 0, 1, 1, 1, 0, 0])
   # Perfect logits for the first sequence's answer, wrong elsewhere.
   logits = jax.nn.one_hot(targets['labels'], tokens.VOCAB_SIZE) * 10.0
   logits = logits.at[1].set(0.0)
   _, sums = task.loss_and_sums(losses.get('cross_entropy'), logits, targets)
   means = task.summarize(jax.device_get(sums))
   assert means['answer_accuracy'] == 0.5 and means['count'] == 2
-  assert means['accuracy'] == pytest.approx(6 / 10)
+  # Row 2's all-zero logits predict PAD, right only for its end marker.
+  assert means['accuracy'] == pytest.approx((7 + 1) / 12)
   assert means['perplexity'] == pytest.approx(np.exp(means['loss']))
 
 

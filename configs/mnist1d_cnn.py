@@ -13,16 +13,10 @@ Runtime: ~27 s (6,000 steps at ~470 steps/s) on 2 CPU cores, measured while the 
 import ml_collections
 
 from research import config as config_lib
-from research.errors import UserError
-
-VARIANTS = {None: 'mnist1d', 'shuffled': 'mnist1d/shuffled'}
-
 
 def get_config(arg=None):
-  if arg not in VARIANTS:
-    raise UserError(f"mnist1d_cnn: unknown variant {arg!r}; allowed: no argument, or :shuffled")
   config = config_lib.base()
-  config.dataset.name = VARIANTS[arg]
+  config.dataset.name = config_lib.mnist1d_variant(arg, 'mnist1d_cnn')
   config.model = ml_collections.ConfigDict(dict(name='cnn', variant='1d', dropout_rate=0.0))
   config.optimizer.name = 'adam'
   config.optimizer.learning_rate = 1e-2

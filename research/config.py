@@ -85,6 +85,15 @@ def parse_arg(arg: str | None, **defaults: Any) -> ml_collections.ConfigDict:
   return parsed
 
 
+def mnist1d_variant(arg: str | None, config_name: str) -> str:
+  """The MNIST-1D dataset name for a config argument: none, or 'shuffled' (the paper's variant
+  with a fixed random permutation of the positions)."""
+  variants = {None: 'mnist1d', 'shuffled': 'mnist1d/shuffled'}
+  if arg not in variants:
+    raise UserError(f"{config_name}: unknown variant {arg!r}; allowed: no argument, or :shuffled")
+  return variants[arg]
+
+
 def load(spec: str) -> ml_collections.ConfigDict:
   """Loads 'path/to/config.py[:arg]' by calling its `get_config(arg)`."""
   path_str, _, arg = spec.partition(':')

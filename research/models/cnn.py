@@ -20,6 +20,7 @@ import ml_collections
 from flax import linen as nn
 
 from research.errors import UserError, unknown
+from research.models import checks
 from research.models.context import Context
 
 VARIANTS = ('lenet', '1d')
@@ -99,9 +100,7 @@ def validate(cfg: ml_collections.ConfigDict) -> None:
         isinstance(c, int) and not isinstance(c, bool) and c > 0 for c in as_tuple)):
       raise UserError(f"config.model.channels must be a positive int or a non-empty sequence of "
                       f"positive ints (one per conv layer), got {channels!r}")
-  rate = cfg.get('dropout_rate', 0.0)
-  if not isinstance(rate, (int, float)) or isinstance(rate, bool) or not 0.0 <= rate < 1.0:
-    raise UserError(f"config.model.dropout_rate must be in [0, 1), got {rate}")
+  checks.dropout_rate(cfg.get('dropout_rate', 0.0))
 
 
 def from_config(cfg: ml_collections.ConfigDict, ctx: Context) -> Model:

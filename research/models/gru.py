@@ -22,6 +22,7 @@ import ml_collections
 from flax import linen as nn
 
 from research.errors import UserError, unknown
+from research.models import checks
 from research.models.context import Context
 
 READOUTS = ('all', 'last')
@@ -66,23 +67,15 @@ class Model(nn.Module):
     return logits.astype(jnp.float32)
 
 
-def _positive_int(cfg: ml_collections.ConfigDict, field: str, default: int) -> None:
-  value = cfg.get(field, default)
-  if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-    raise UserError(f"config.model.{field} must be a positive int, got {value!r}")
-
-
 def validate(cfg: ml_collections.ConfigDict) -> None:
-  _positive_int(cfg, 'hidden_size', 6)
-  _positive_int(cfg, 'num_layers', 1)
+  checks.positive_int('hidden_size', cfg.get('hidden_size', 6))
+  checks.positive_int('num_layers', cfg.get('num_layers', 1))
   if not isinstance(cfg.get('bidirectional', True), bool):
     raise UserError(f"config.model.bidirectional must be true or false, "
                     f"got {cfg.bidirectional!r}")
   if cfg.get('readout', 'all') not in READOUTS:
     raise unknown('config.model.readout', cfg.readout, READOUTS)
-  rate = cfg.get('dropout_rate', 0.0)
-  if not 0.0 <= rate < 1.0:
-    raise UserError(f"config.model.dropout_rate must be in [0, 1), got {rate}")
+  checks.dropout_rate(cfg.get('dropout_rate', 0.0))
 
 
 def from_config(cfg: ml_collections.ConfigDict, ctx: Context) -> Model:

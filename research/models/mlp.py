@@ -10,6 +10,7 @@ import ml_collections
 from flax import linen as nn
 
 from research.errors import UserError, unknown
+from research.models import checks
 from research.models.activations import ACTIVATIONS
 from research.models.context import Context
 
@@ -37,9 +38,7 @@ def validate(cfg: ml_collections.ConfigDict) -> None:
     raise UserError(f"config.model.hidden_sizes must be positive ints, got {sizes!r}")
   if cfg.get('activation', 'relu') not in ACTIVATIONS:
     raise unknown('config.model.activation', cfg.activation, ACTIVATIONS)
-  rate = cfg.get('dropout_rate', 0.0)
-  if not 0.0 <= rate < 1.0:
-    raise UserError(f"config.model.dropout_rate must be in [0, 1), got {rate}")
+  checks.dropout_rate(cfg.get('dropout_rate', 0.0))
 
 
 def from_config(cfg: ml_collections.ConfigDict, ctx: Context) -> MLP:

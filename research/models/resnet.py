@@ -24,6 +24,7 @@ import ml_collections
 from flax import linen as nn
 
 from research.errors import UserError, unknown
+from research.models import checks
 from research.models.context import Context
 
 # depth → (block kind, blocks per stage).
@@ -34,15 +35,6 @@ STAGES = {
     'tiny': ('basic', (1, 1)),
 }
 DEFAULT_WIDTH = {'tiny': 8}  # Every other depth: 64.
-
-
-def depth_key(depth) -> int | str | None:
-  """Normalises `depth` (18, '18', 'tiny', ...) to a STAGES key, or None when unknown."""
-  if isinstance(depth, str) and depth.strip().isdigit():
-    depth = int(depth)
-  if isinstance(depth, bool):
-    return None
-  return depth if depth in STAGES else None
 
 
 class _Block(nn.Module):
@@ -109,11 +101,11 @@ class Model(nn.Module):
 
 def validate(cfg: ml_collections.ConfigDict) -> None:
   depth = cfg.get('depth', 18)
-  if depth_key(depth) is None:
+  if checks.table_key(depth, STAGES) is None:
     raise unknown('config.model.depth', depth, STAGES)
   width = cfg.get('width', None)
-  if width is not None and (not isinstance(width, int) or isinstance(width, bool) or width < 1):
-    raise UserError(f"config.model.width must be a positive int, got {width!r}")
+  if width is not None:
+    checks.positive_int('width', width)
   small = cfg.get('small_inputs', True)
   if not isinstance(small, bool):
     raise UserError(f"config.model.small_inputs must be true or false, got {small!r}")
@@ -121,7 +113,7 @@ def validate(cfg: ml_collections.ConfigDict) -> None:
 
 def from_config(cfg: ml_collections.ConfigDict, ctx: Context) -> Model:
   validate(cfg)
-  depth = depth_key(cfg.get('depth', 18))
+  depth = checks.table_key(cfg.get('depth', 18), STAGES)
   kind, stage_sizes = STAGES[depth]
   width = cfg.get('width', None) or DEFAULT_WIDTH.get(depth, 64)
   return Model(num_outputs=ctx.num_outputs, stage_sizes=stage_sizes,

@@ -18,6 +18,7 @@ from flax import linen as nn
 
 from research import tokens as tokens_lib
 from research.errors import UserError
+from research.models import checks
 from research.models.context import Context
 
 # GPT-2 and BERT both initialise embeddings with N(0, 0.02²). With tied output embeddings this
@@ -117,10 +118,7 @@ def field(cfg: ml_collections.ConfigDict, name: str, default):
 
 
 def _check_int(cfg, name, default, minimum=1):
-  value = field(cfg, name, default)
-  if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-    raise UserError(f"config.model.{name} must be an int >= {minimum}, got {value!r}")
-  return value
+  return checks.positive_int(name, field(cfg, name, default), minimum)
 
 
 def validate_common(cfg: ml_collections.ConfigDict) -> None:
@@ -135,9 +133,7 @@ def validate_common(cfg: ml_collections.ConfigDict) -> None:
   if field(cfg, 'max_len', None) is not None:
     _check_int(cfg, 'max_len', None)
   _check_int(cfg, 'vocab_size', tokens_lib.VOCAB_SIZE, minimum=2)
-  rate = field(cfg, 'dropout_rate', DEFAULTS['dropout_rate'])
-  if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0.0 <= rate < 1.0:
-    raise UserError(f"config.model.dropout_rate must be in [0, 1), got {rate!r}")
+  checks.dropout_rate(field(cfg, 'dropout_rate', DEFAULTS['dropout_rate']))
   tie = field(cfg, 'tie_embeddings', True)
   if not isinstance(tie, bool):
     raise UserError(f"config.model.tie_embeddings must be true or false, got {tie!r}")

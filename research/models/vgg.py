@@ -23,6 +23,7 @@ import ml_collections
 from flax import linen as nn
 
 from research.errors import UserError, unknown
+from research.models import checks
 from research.models.context import Context
 
 # Conv channels per layer, 'M' for a 2x2 max-pool (Table 1 of the paper).
@@ -37,15 +38,6 @@ CONFIGS = {
 
 def scaled(channels: int, multiplier: float) -> int:
   return max(1, int(round(channels * multiplier)))
-
-
-def depth_key(depth) -> int | None:
-  """Normalises `depth` (16, '16') to a CONFIGS key, or None when unknown."""
-  if isinstance(depth, str) and depth.strip().isdigit():
-    depth = int(depth)
-  if isinstance(depth, bool):
-    return None
-  return depth if depth in CONFIGS else None
 
 
 class Model(nn.Module):
@@ -87,26 +79,23 @@ class Model(nn.Module):
 
 def validate(cfg: ml_collections.ConfigDict) -> None:
   depth = cfg.get('depth', 11)
-  if depth_key(depth) is None:
+  if checks.table_key(depth, CONFIGS) is None:
     raise unknown('config.model.depth', depth, CONFIGS)
   multiplier = cfg.get('width_multiplier', 1.0)
   if (not isinstance(multiplier, (int, float)) or isinstance(multiplier, bool)
       or not multiplier > 0):
     raise UserError(f"config.model.width_multiplier must be a positive number, got "
                     f"{multiplier!r}")
-  hidden = cfg.get('hidden', 512)
-  if not isinstance(hidden, int) or isinstance(hidden, bool) or hidden < 1:
-    raise UserError(f"config.model.hidden must be a positive int, got {hidden!r}")
+  checks.positive_int('hidden', cfg.get('hidden', 512))
   if not isinstance(cfg.get('batch_norm', True), bool):
     raise UserError(f"config.model.batch_norm must be true or false, got {cfg.batch_norm!r}")
-  rate = cfg.get('dropout_rate', 0.5)
-  if not isinstance(rate, (int, float)) or isinstance(rate, bool) or not 0.0 <= rate < 1.0:
-    raise UserError(f"config.model.dropout_rate must be in [0, 1), got {rate}")
+  checks.dropout_rate(cfg.get('dropout_rate', 0.5))
 
 
 def from_config(cfg: ml_collections.ConfigDict, ctx: Context) -> Model:
   validate(cfg)
-  return Model(num_outputs=ctx.num_outputs, layers=CONFIGS[depth_key(cfg.get('depth', 11))],
+  layers = CONFIGS[checks.table_key(cfg.get('depth', 11), CONFIGS)]
+  return Model(num_outputs=ctx.num_outputs, layers=layers,
                width_multiplier=float(cfg.get('width_multiplier', 1.0)),
                batch_norm=cfg.get('batch_norm', True), hidden=cfg.get('hidden', 512),
                dropout_rate=cfg.get('dropout_rate', 0.5), dtype=ctx.dtype,

@@ -18,6 +18,7 @@ import ml_collections
 from flax import linen as nn
 
 from research.errors import UserError, unknown
+from research.models import checks
 from research.models.context import Context
 
 POOLINGS = ('cls', 'mean')
@@ -86,15 +87,8 @@ class Model(nn.Module):
     return x.astype(jnp.float32)
 
 
-def _positive_int(cfg: ml_collections.ConfigDict, field: str) -> int:
-  value = cfg.get(field, DEFAULTS[field])
-  if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-    raise UserError(f"config.model.{field} must be a positive int, got {value!r}")
-  return value
-
-
 def validate(cfg: ml_collections.ConfigDict) -> None:
-  sizes = {field: _positive_int(cfg, field)
+  sizes = {field: checks.positive_int(field, cfg.get(field, DEFAULTS[field]))
            for field in ('patch_size', 'hidden_size', 'depth', 'num_heads', 'mlp_dim')}
   hidden, heads = sizes['hidden_size'], sizes['num_heads']
   if hidden % heads:
@@ -104,9 +98,7 @@ def validate(cfg: ml_collections.ConfigDict) -> None:
   pooling = cfg.get('pooling', DEFAULTS['pooling'])
   if pooling not in POOLINGS:
     raise unknown('config.model.pooling', pooling, POOLINGS)
-  rate = cfg.get('dropout_rate', DEFAULTS['dropout_rate'])
-  if not isinstance(rate, (int, float)) or isinstance(rate, bool) or not 0.0 <= rate < 1.0:
-    raise UserError(f"config.model.dropout_rate must be in [0, 1), got {rate}")
+  checks.dropout_rate(cfg.get('dropout_rate', DEFAULTS['dropout_rate']))
 
 
 def from_config(cfg: ml_collections.ConfigDict, ctx: Context) -> Model:

@@ -24,6 +24,7 @@ import ml_collections
 from flax import linen as nn
 
 from research.errors import UserError, unknown
+from research.models import checks
 from research.models.context import Context
 
 POOLS = ('mean', 'max')
@@ -88,14 +89,10 @@ _INT_FIELDS = {'channels': 32, 'skip_channels': 32, 'kernel_size': 2, 'num_block
 
 def validate(cfg: ml_collections.ConfigDict) -> None:
   for field, default in _INT_FIELDS.items():
-    value = cfg.get(field, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-      raise UserError(f"config.model.{field} must be an int >= 1, got {value!r}")
+    checks.positive_int(field, cfg.get(field, default))
   if cfg.get('pool', 'mean') not in POOLS:
     raise unknown('config.model.pool', cfg.pool, POOLS)
-  rate = cfg.get('dropout_rate', 0.0)
-  if not 0.0 <= rate < 1.0:
-    raise UserError(f"config.model.dropout_rate must be in [0, 1), got {rate}")
+  checks.dropout_rate(cfg.get('dropout_rate', 0.0))
 
 
 def from_config(cfg: ml_collections.ConfigDict, ctx: Context) -> Model:

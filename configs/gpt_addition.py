@@ -9,8 +9,9 @@ every real token; at the end the model greedily generates each test answer from 
 '123+456=' and `exact_match` counts the answers that are exactly right.
 The model: 2 pre-LN decoder blocks, width 128, 4 heads, MLP 512, tied embeddings.
 AdamW 1e-3 (weight decay 0.01), warmup + cosine, batch 128, 4,000 steps, clipping at norm 1.
-Expected: test exact match RESULT_PENDING.
-Runtime: RUNTIME_PENDING on 2 CPU cores.
+Expected (measured, seed 0): test exact match 0.917 (validation 0.908; teacher-forced answer
+accuracy on train 0.982), test perplexity 2.90 per byte.
+Runtime: ~14 min on 2 CPU cores shared with other work (~5 steps/s); about half that alone.
 
 Text sets for when they are prepared in data_dir (TFDS needs a network to download them):
   research train --config configs/gpt_addition.py:dataset=tiny_shakespeare --workdir w

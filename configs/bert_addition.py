@@ -10,8 +10,9 @@ Commands:
 
 The model: 2 pre-LN encoder blocks, width 128, 4 heads, MLP 512, padding mask, mean pooling for
 the classifier. AdamW 1e-3 (weight decay 0.01), warmup + cosine, batch 128, 3,000 steps.
-Expected: masked-token test accuracy RESULT_PENDING; equation check RESULT_PENDING.
-Runtime: RUNTIME_PENDING on 2 CPU cores.
+Expected (measured, seed 0): masked-token test accuracy 0.510 (perplexity 3.57 on hidden
+tokens); equation check test accuracy 0.740 (chance 0.5: judging a sum needs the addition).
+Runtime: ~13 min (mlm) and ~6 min (classify) on 2 CPU cores shared with other work.
 """
 import ml_collections
 

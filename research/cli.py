@@ -5,7 +5,8 @@
     research generate --workdir DIR --prompt TEXT [--max-new-tokens N] [--temperature T] [--top-k K]
 
 Exit codes: 0 success; 2 bad usage, config or input (one line on stderr, no traceback);
-1 a failure during the run (the traceback is shown with --verbose).
+1 a failure during the run (the traceback is shown with --verbose); 143 / 130 stopped by SIGTERM /
+SIGINT after writing a checkpoint (rerun the same command to resume).
 """
 import argparse
 import json
@@ -13,6 +14,7 @@ import logging
 import sys
 from typing import Sequence
 
+from research import preemption
 from research.errors import UserError
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -126,6 +128,9 @@ def main(argv: Sequence[str] | None = None) -> int:
       log.exception('bad input')
     print(f"research {args.command}: error: {e}", file=sys.stderr)
     return EXIT_USAGE
+  except preemption.Preempted as e:
+    print(f"research {args.command}: {e}", file=sys.stderr)
+    return e.exit_code
   except KeyboardInterrupt:
     print(f"research {args.command}: interrupted", file=sys.stderr)
     return EXIT_FAILURE

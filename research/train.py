@@ -15,7 +15,8 @@ import jax
 import ml_collections
 import numpy as np
 
-from research import checkpoint, data, early_stopping, experiment, generate, metrics, tasks
+from research import checkpoint, data, early_stopping, experiment, generate, metrics
+from research import preemption, tasks
 from research import workdir as workdir_lib
 
 log = logging.getLogger('research')
@@ -139,6 +140,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   cfg = exp.config
   exp.devices.check_batch(cfg.get('eval_batch_size') or cfg.batch_size, 'config.eval_batch_size')
   run_dir = workdir_lib.Workdir(workdir)
+  with run_dir.lock():
+    return _run(exp, run_dir)
+
+
+def _run(exp: experiment.Experiment, run_dir: workdir_lib.Workdir) -> dict:
+  """The body of `train_and_evaluate`, holding the workdir's lock."""
+  cfg = exp.config
   ckpt = checkpoint.Checkpointer(run_dir.path, keep=cfg.get('keep_checkpoints', 3))
   start = ckpt.latest_step()
   if start is not None:
@@ -167,40 +175,45 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   state = devices.replicate(state)
   timer, window, compile_seconds, last_validation = metrics.Stopwatch(), [], None, None
   wall_start, last_step = time.time(), start
-  for step in range(start + 1, (cfg.total_steps if not stop else start) + 1):
-    batch = devices.shard_batch(next(train_iter))
-    first = compile_seconds is None
-    tic = time.perf_counter()
-    state, sums = steps.train(state, batch)
-    window.append(sums)
-    last_step = step
-    if first or devices.needs_step_sync:
-      jax.block_until_ready(sums)
-    if first:
-      compile_seconds = time.perf_counter() - tic  # Compilation plus one step: not throughput.
-      timer.start()
+  with preemption.stop_on_signals() as stop_request:
+    for step in range(start + 1, (cfg.total_steps if not stop else start) + 1):
+      batch = devices.shard_batch(next(train_iter))
+      first = compile_seconds is None
+      tic = time.perf_counter()
+      state, sums = steps.train(state, batch)
+      window.append(sums)
+      last_step = step
+      if first or devices.needs_step_sync:
+        jax.block_until_ready(sums)
+      if first:
+        compile_seconds = time.perf_counter() - tic  # Compilation plus one step: not throughput.
+        timer.start()
 
-    do_eval = step % cfg.eval_every == 0 or step == cfg.total_steps
-    do_save = step % cfg.checkpoint_every == 0 or step == cfg.total_steps
-    if do_eval or do_save or step % cfg.get('log_every', 100) == 0:
-      jax.block_until_ready(state)
-      timer.stop()
-      # The window also closes at every checkpoint, so a resumed run logs the same rows.
-      writer.write(step, 'train', exp.task.summarize(
-          metrics.sum_window(devices.metrics_to_host(window))))
-      window = []
-      if do_eval:
-        last_validation = steps.evaluate(state, 'validation')
-        writer.write(step, 'validation', last_validation)
-        stop = stopper.update(step, last_validation)
-      if do_save or stop:
-        ckpt.save(step, devices.to_host(experiment.state_to_save(state)), train_iter)
-      if stop:
-        log.info('early stopping at step %d: validation %s has not improved on %.4g (step %d) '
-                 'for %d evaluations', step, stopper.metric, stopper.best, stopper.best_step,
-                 stopper.patience)
-        break
-      timer.start()
+      preempted = stop_request.signum  # Read once: a signal may arrive at any moment.
+      do_eval = step % cfg.eval_every == 0 or step == cfg.total_steps
+      do_save = step % cfg.checkpoint_every == 0 or step == cfg.total_steps or preempted
+      if do_eval or do_save or step % cfg.get('log_every', 100) == 0:
+        jax.block_until_ready(state)
+        timer.stop()
+        # The window also closes at every checkpoint, so a resumed run logs the same rows.
+        writer.write(step, 'train', exp.task.summarize(
+            metrics.sum_window(devices.metrics_to_host(window))))
+        window = []
+        if do_eval:
+          last_validation = steps.evaluate(state, 'validation')
+          writer.write(step, 'validation', last_validation)
+          stop = stopper.update(step, last_validation)
+        if do_save or stop:
+          ckpt.save(step, devices.to_host(experiment.state_to_save(state)), train_iter)
+        if preempted:
+          ckpt.wait()
+          raise preemption.Preempted(step, preempted)
+        if stop:
+          log.info('early stopping at step %d: validation %s has not improved on %.4g (step %d) '
+                   'for %d evaluations', step, stopper.metric, stopper.best, stopper.best_step,
+                   stopper.patience)
+          break
+        timer.start()
   timer.stop()
   ckpt.wait()
 

@@ -3,12 +3,16 @@
 Only process 0 writes these files; every file is replaced atomically (write a temporary file,
 then rename), so a run killed at any moment leaves each file either old or new, never half.
 """
+import contextlib
 import json
+import logging
 import os
 import pathlib
 import platform
+import socket
 import tempfile
 from importlib import metadata
+from typing import Iterator
 
 import jax
 import ml_collections
@@ -16,6 +20,8 @@ import ml_collections
 from research import config as config_lib
 from research import metrics
 from research.errors import UserError
+
+log = logging.getLogger('research')
 
 # Settings that define what a checkpoint *is*: resuming with any of them changed would restore
 # into a different model or continue on different data, so it is refused.
@@ -67,6 +73,37 @@ class Workdir:
       raise UserError(f"workdir {str(self.path)!r} holds checkpoints of a different experiment "
                       f"({'; '.join(changed)}); use a new --workdir")
 
+  @contextlib.contextmanager
+  def lock(self) -> Iterator[None]:
+    """Holds `workdir/.lock` (host and pid) for the block: one run per workdir.
+
+    A lock whose process is gone (killed, or the machine restarted) is taken over with a
+    warning; a live one, or one held from another host, is refused with a UserError.
+    """
+    if not self.is_writer:
+      yield
+      return
+    path, me = self.path / '.lock', f'{socket.gethostname()} {os.getpid()}'
+    try:
+      fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+      with os.fdopen(fd, 'w') as f:
+        f.write(me + '\n')
+    except FileExistsError:
+      host, pid = _lock_owner(path)
+      if host != socket.gethostname():
+        raise UserError(f"workdir {str(self.path)!r} is locked by process {pid} on host {host!r}; "
+                        f"if that run is gone, delete {path} and rerun") from None
+      if pid is not None and _alive(pid):
+        raise UserError(f"workdir {str(self.path)!r} is in use by process {pid}; wait for it to "
+                        "finish or use another --workdir") from None
+      log.warning('taking over %s from process %s, which is no longer running', path, pid)
+      _atomic_write(path, me + '\n')
+    try:
+      yield
+    finally:
+      if path.exists() and path.read_text().strip() == me:
+        path.unlink()
+
   def write_config(self, config: ml_collections.ConfigDict) -> None:
     if self.is_writer:
       _atomic_write(self.config_path, config_lib.to_json(config) + '\n')
@@ -99,6 +136,24 @@ class Workdir:
     if self.is_writer:
       _atomic_write(self.path / 'summary.json', json.dumps(summary, indent=2) + '\n')
     return summary
+
+
+def _lock_owner(path: pathlib.Path) -> tuple[str, int | None]:
+  """(host, pid) written in a lock file; a damaged file reads as this host, no pid (stale)."""
+  parts = path.read_text().split()
+  if len(parts) == 2 and parts[1].isdigit():
+    return parts[0], int(parts[1])
+  return socket.gethostname(), None
+
+
+def _alive(pid: int) -> bool:
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  except PermissionError:  # Someone else's live process.
+    return True
+  return True
 
 
 def _version(package: str) -> str | None:

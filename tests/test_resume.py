@@ -33,11 +33,40 @@ def _metric_rows(workdir):
   return [json.loads(line) for line in (workdir / 'metrics.jsonl').read_text().splitlines()]
 
 
+ENV = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=1')
+
+
+@pytest.fixture(scope='module')
+def reference(tmp_path_factory):
+  """One uninterrupted run that the interrupted ones must reproduce."""
+  workdir = tmp_path_factory.mktemp('reference')
+  assert _train(workdir, ENV).wait(timeout=600) == 0
+  return workdir
+
+
+def _wait_for_checkpoint(workdir, proc, at_least):
+  deadline = time.time() + 300
+  while time.time() < deadline and proc.poll() is None:
+    if any(s >= at_least for s in _committed_steps(workdir)):
+      return
+    time.sleep(0.05)
+  raise AssertionError(f'no checkpoint >= {at_least} in {workdir} (exit {proc.poll()})')
+
+
+def _assert_same_run(reference, other):
+  a, b = research.load_run(str(reference)), research.load_run(str(other))
+  assert a.step == b.step == 1500
+  leaves = lambda run: jax.tree.leaves((run.state.params, run.state.opt_state, run.state.rng))
+  for x, y in zip(leaves(a), leaves(b), strict=True):
+    np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+  summary_a = json.loads((reference / 'summary.json').read_text())['final']
+  summary_b = json.loads((other / 'summary.json').read_text())['final']
+  assert summary_a == summary_b
+
+
 @pytest.mark.slow
-def test_sigkill_mid_run_then_resume_is_bit_identical(tmp_path):
-  env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=1')
-  reference = tmp_path / 'reference'
-  assert _train(reference, env).wait(timeout=600) == 0
+def test_sigkill_mid_run_then_resume_is_bit_identical(tmp_path, reference):
+  env = ENV
 
   killed = tmp_path / 'killed'
   proc = _train(killed, env)
@@ -55,12 +84,43 @@ def test_sigkill_mid_run_then_resume_is_bit_identical(tmp_path):
   assert resumed.returncode == 0, stderr[-2000:]
   assert 'resumed from step' in stderr
 
-  a, b = research.load_run(str(reference)), research.load_run(str(killed))
-  assert a.step == b.step == 1500
-  leaves = lambda run: jax.tree.leaves((run.state.params, run.state.opt_state, run.state.rng))
-  for x, y in zip(leaves(a), leaves(b), strict=True):
-    np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+  _assert_same_run(reference, killed)
   assert _metric_rows(reference) == _metric_rows(killed)
-  summary_a = json.loads((reference / 'summary.json').read_text())['final']
-  summary_b = json.loads((killed / 'summary.json').read_text())['final']
-  assert summary_a == summary_b
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('signum', [signal.SIGTERM, signal.SIGINT])
+def test_preemption_signal_checkpoints_exits_and_resumes_exactly(tmp_path, reference, signum):
+  workdir = tmp_path / 'preempted'
+  proc = _train(workdir, ENV)
+  _wait_for_checkpoint(workdir, proc, 100)
+  proc.send_signal(signum)
+  _, stderr = proc.communicate(timeout=120)
+  assert proc.returncode == 128 + signum, stderr[-2000:]
+  assert f'stopped by {signal.Signals(signum).name} after step' in stderr
+  assert 'Traceback' not in stderr
+  stopped_at = int(stderr.split('after step ')[1].split(';')[0])
+  assert stopped_at in _committed_steps(workdir) and stopped_at < 1500
+  assert not (workdir / '.lock').exists()
+  resumed = _train(workdir, ENV)
+  _, stderr = resumed.communicate(timeout=600)
+  assert resumed.returncode == 0, stderr[-2000:]
+  assert f'resumed from step {stopped_at}' in stderr
+  _assert_same_run(reference, workdir)
+
+
+@pytest.mark.slow
+def test_one_run_per_workdir_and_stale_locks_are_taken_over(tmp_path):
+  workdir = tmp_path / 'w'
+  first = _train(workdir, ENV)
+  _wait_for_checkpoint(workdir, first, 25)
+  second = _train(workdir, ENV)
+  _, stderr = second.communicate(timeout=120)
+  assert second.returncode == 2 and f'is in use by process {first.pid}' in stderr
+  first.send_signal(signal.SIGKILL)
+  first.wait()
+  assert (workdir / '.lock').exists()  # Left behind by the killed run.
+  third = _train(workdir, ENV)
+  _, stderr = third.communicate(timeout=600)
+  assert third.returncode == 0, stderr[-2000:]
+  assert 'taking over' in stderr and not (workdir / '.lock').exists()

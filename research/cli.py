@@ -79,7 +79,7 @@ def _setup_logging(verbose: bool) -> None:
       level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
       format='%(asctime)s %(levelname).1s %(name)s] %(message)s', datefmt='%H:%M:%S')
   if not verbose:  # Orbax and grain log every save and restore through absl at INFO.
-    for noisy in ('absl', 'orbax', 'jax', 'grain'):
+    for noisy in ('absl', 'orbax', 'jax', 'grain', 'asyncio'):
       logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

@@ -158,8 +158,8 @@ def _run(exp: experiment.Experiment, run_dir: workdir_lib.Workdir) -> dict:
   train_iter = data.train_iterator(cfg.dataset, exp.process_batch_size, cfg.seed,
                                    jax.process_index(), jax.process_count())
   if start is not None:
-    state = experiment.state_from_saved(
-        state, ckpt.restore(start, experiment.state_to_save(state), train_iter))
+    start, saved = ckpt.restore_newest_good(experiment.state_to_save(state), train_iter)
+    state = experiment.state_from_saved(state, saved)
     dropped = writer.truncate_after(start)
     log.info('resumed from step %d (%d metric rows after it dropped)', start, dropped)
   start = start or 0

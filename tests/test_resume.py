@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import research
-from conftest import ROOT
+from conftest import ROOT, run_cli
 
 ARGS = ['--config', 'configs/default.py', '--config.total_steps=1500',
         '--config.checkpoint_every=25', '--config.eval_every=50', '--config.log_every=10',
@@ -124,3 +124,18 @@ def test_one_run_per_workdir_and_stale_locks_are_taken_over(tmp_path):
   _, stderr = third.communicate(timeout=600)
   assert third.returncode == 0, stderr[-2000:]
   assert 'taking over' in stderr and not (workdir / '.lock').exists()
+
+
+def test_a_damaged_newest_checkpoint_is_set_aside_and_the_run_resumes(tmp_path):
+  args = ['train', '--config', 'configs/default.py', '--config.checkpoint_every=20',
+          '--config.num_devices=1', '--workdir', str(tmp_path)]
+  assert run_cli(*args, '--config.total_steps=100').returncode == 0
+  for array_file in (tmp_path / 'checkpoints' / '100' / 'state').rglob('d/*'):
+    array_file.write_bytes(array_file.read_bytes()[:10])  # Truncated, as by a full disk.
+  (tmp_path / 'checkpoints' / '120.orbax-checkpoint-tmp-99').mkdir()  # An interrupted save.
+  result = run_cli(*args, '--config.total_steps=140')
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert 'checkpoints/100 cannot be restored' in result.stderr
+  assert 'resumed from step 80' in result.stderr
+  assert (tmp_path / 'checkpoints.damaged' / '100' / 'state').is_dir()  # Kept, not deleted.
+  assert json.loads((tmp_path / 'summary.json').read_text())['steps'] == 140

@@ -59,6 +59,8 @@ def base() -> ml_collections.ConfigDict:
   config.task = 'classification'  # Or 'language_model', 'masked_lm' (token datasets).
   config.dtype = 'float32'  # 'bfloat16': mixed precision, float32 parameters and optimizer.
   config.label_smoothing = 0.0
+  # A NaN or Inf loss stops the run (keeping the last good checkpoint); True skips such steps.
+  config.skip_nonfinite = False
   # Stop when the validation `metric` has not improved by `min_delta` for `patience`
   # evaluations in a row (patience 0: never). `mode` 'auto' minimizes losses, maximizes the rest.
   config.early_stopping = ml_collections.ConfigDict(dict(

@@ -74,7 +74,9 @@ def build(config: ml_collections.ConfigDict) -> Experiment:
   return Experiment(
       config=resolved, info=info, model=models.build(resolved.model, ctx), task=task,
       loss_fn=losses.get(resolved.loss, resolved.get('label_smoothing', 0.0)),
-      optimizer=optim.create(resolved.optimizer, resolved.total_steps), devices=devices)
+      optimizer=optim.create(resolved.optimizer, resolved.total_steps,
+                             resolved.get('skip_nonfinite', False)),
+      devices=devices)
 
 
 def _num_outputs(task: tasks.Task, info: data.DatasetInfo) -> int:

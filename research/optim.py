@@ -37,8 +37,13 @@ def schedule(cfg: ml_collections.ConfigDict, total_steps: int) -> optax.Schedule
       init_value=0.0, peak_value=peak, warmup_steps=warmup, decay_steps=total_steps)
 
 
-def create(cfg: ml_collections.ConfigDict, total_steps: int) -> optax.GradientTransformation:
-  """Builds the optimizer: [clip] → [L2] → update rule scaled by the schedule."""
+def create(cfg: ml_collections.ConfigDict, total_steps: int,
+           skip_nonfinite: bool = False) -> optax.GradientTransformation:
+  """Builds the optimizer: [clip] → [L2] → update rule scaled by the schedule.
+
+  With `skip_nonfinite`, `optax.apply_if_finite` leaves parameters and optimizer state unchanged
+  on a step whose gradients hold a NaN or Inf (and counts it in `total_notfinite`).
+  """
   validate(cfg)
   lr = schedule(cfg, total_steps)
   decay = cfg.get('weight_decay', 0.0)
@@ -54,4 +59,8 @@ def create(cfg: ml_collections.ConfigDict, total_steps: int) -> optax.GradientTr
     chain.append(optax.clip_by_global_norm(cfg.grad_clip_norm))
   if decay > 0 and cfg.name != 'adamw':
     chain.append(optax.add_decayed_weights(decay))
-  return optax.chain(*chain, rule)
+  optimizer = optax.chain(*chain, rule)
+  if skip_nonfinite:
+    # A run that only ever produces non-finite gradients should still fail, not idle.
+    optimizer = optax.apply_if_finite(optimizer, max_consecutive_errors=1_000_000)
+  return optimizer

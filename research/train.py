@@ -14,12 +14,22 @@ from typing import Callable
 import jax
 import ml_collections
 import numpy as np
+import optax
 
 from research import checkpoint, data, early_stopping, experiment, generate, metrics
 from research import preemption, tasks
 from research import workdir as workdir_lib
 
 log = logging.getLogger('research')
+
+
+class NonFiniteError(RuntimeError):
+  """A NaN or Inf appeared in the loss or the gradients (and skip_nonfinite is off)."""
+
+
+def _last_checkpoint(ckpt: checkpoint.Checkpointer) -> str:
+  step = ckpt.latest_step()
+  return 'no checkpoint was written yet' if step is None else f'the last good checkpoint is step {step}'
 
 
 def dropout_rng(base: jax.Array, step: jax.Array, axis_name: str | None = None) -> jax.Array:
@@ -67,6 +77,8 @@ def train_step(state: experiment.TrainState, batch: dict, *, task: tasks.Task,
   if axis_name is not None:
     grads = jax.lax.pmean(grads, axis_name)
     sums = jax.lax.psum(sums, axis_name)
+  # The norm of the (averaged) gradient; a (value, 1) pair so windows average it per step.
+  sums['grad_norm'] = (optax.tree.norm(grads), jax.numpy.float32(1.0))
   state = state.apply_gradients(grads=grads)
   if batch_stats is not None:
     state = state.replace(batch_stats=batch_stats)
@@ -174,7 +186,7 @@ def _run(exp: experiment.Experiment, run_dir: workdir_lib.Workdir) -> dict:
   devices = exp.devices
   state = devices.replicate(state)
   timer, window, compile_seconds, last_validation = metrics.Stopwatch(), [], None, None
-  wall_start, last_step = time.time(), start
+  wall_start, last_step, skipped = time.time(), start, 0
   with preemption.stop_on_signals() as stop_request:
     for step in range(start + 1, (cfg.total_steps if not stop else start) + 1):
       batch = devices.shard_batch(next(train_iter))
@@ -196,8 +208,20 @@ def _run(exp: experiment.Experiment, run_dir: workdir_lib.Workdir) -> dict:
         jax.block_until_ready(state)
         timer.stop()
         # The window also closes at every checkpoint, so a resumed run logs the same rows.
-        writer.write(step, 'train', exp.task.summarize(
-            metrics.sum_window(devices.metrics_to_host(window))))
+        host_window = jax.device_get(devices.metrics_to_host(window))
+        finite = [bool(np.isfinite(w['loss'][0]) and np.isfinite(w['grad_norm'][0]))
+                  for w in host_window]
+        if not all(finite) and not cfg.get('skip_nonfinite', False):
+          ckpt.wait()
+          raise NonFiniteError(
+              f"non-finite loss or gradients at step {step - len(window) + 1 + finite.index(False)}"
+              f"; {_last_checkpoint(ckpt)}. Lower the learning rate, clip gradients "
+              "(optimizer.grad_clip_norm) or set skip_nonfinite=True")
+        kept = [w for w, ok in zip(host_window, finite) if ok]
+        row = exp.task.summarize(metrics.sum_window(kept)) if kept else {}
+        skipped += len(window) - len(kept)
+        writer.write(step, 'train', {**row, 'skipped_nonfinite': len(window) - len(kept)}
+                     if len(kept) < len(window) else row)
         window = []
         if do_eval:
           last_validation = steps.evaluate(state, 'validation')
@@ -240,6 +264,7 @@ def _run(exp: experiment.Experiment, run_dir: workdir_lib.Workdir) -> dict:
       'compile_seconds': compile_seconds,
       'wall_seconds': time.time() - wall_start,
       'resumed_from_step': start or None,
+      'skipped_nonfinite_steps': skipped if cfg.get('skip_nonfinite', False) else None,
       'early_stopping': {**stopper.state(), 'stopped': stop} if stopper.patience else None,
   }
   return run_dir.write_summary(summary, devices)

@@ -139,3 +139,29 @@ def test_a_damaged_newest_checkpoint_is_set_aside_and_the_run_resumes(tmp_path):
   assert 'resumed from step 80' in result.stderr
   assert (tmp_path / 'checkpoints.damaged' / '100' / 'state').is_dir()  # Kept, not deleted.
   assert json.loads((tmp_path / 'summary.json').read_text())['steps'] == 140
+
+
+DIVERGING = ['train', '--config', 'configs/default.py', '--config.total_steps=120',
+             '--config.checkpoint_every=5', '--config.log_every=5', '--config.num_devices=1',
+             '--config.optimizer.name=sgd', '--config.optimizer.learning_rate=20.0',
+             '--config.optimizer.schedule=warmup_cosine', '--config.optimizer.warmup_steps=100',
+             '--config.loss=mse']
+
+
+def test_a_nonfinite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
+  result = run_cli(*DIVERGING, '--workdir', str(tmp_path / 'stop'))
+  assert result.returncode == 1, result.stderr[-2000:]
+  message = result.stderr.strip().splitlines()[-1]
+  assert 'non-finite loss or gradients at step' in message and 'Traceback' not in result.stderr
+  bad_step = int(message.split('at step ')[1].split(';')[0])
+  good_step = int(message.split('checkpoint is step ')[1].split('.')[0])
+  assert good_step < bad_step <= good_step + 5
+  run = research.load_run(str(tmp_path / 'stop'))
+  assert run.step == good_step
+  assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(run.params))
+
+  skipping = run_cli(*DIVERGING, '--config.skip_nonfinite=True', '--workdir',
+                     str(tmp_path / 'skip'))
+  assert skipping.returncode == 0, skipping.stderr[-2000:]
+  summary = json.loads((tmp_path / 'skip' / 'summary.json').read_text())
+  assert summary['skipped_nonfinite_steps'] > 0 and summary['steps'] == 120

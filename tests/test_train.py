@@ -158,3 +158,17 @@ def test_gpt_checkpoint_generates_text(tmp_path):
   cli = run_cli('generate', '--workdir', str(tmp_path), '--prompt', '12+35=')
   assert cli.returncode == 0, cli.stderr[-2000:]
   assert json.loads(cli.stdout.splitlines()[-1]) == {'prompt': '12+35=', 'text': greedy[0]}
+
+
+@pytest.mark.parametrize('first, second', [((8, 'pmap'), (1, 'mesh')), ((1, 'mesh'), (8, 'mesh'))])
+def test_a_checkpoint_resumes_on_another_device_count(tmp_path, first, second):
+  (n1, mode1), (n2, mode2) = first, second
+  research.train_and_evaluate(_config(total_steps=20, eval_every=10, num_devices=n1,
+                                      parallel=mode1), str(tmp_path))
+  saved = research.load_run(str(tmp_path)).params
+  summary = research.train_and_evaluate(_config(total_steps=40, eval_every=10, num_devices=n2,
+                                                parallel=mode2), str(tmp_path))
+  assert summary['resumed_from_step'] == 20 and summary['devices']['count'] == n2
+  assert summary['final']['test']['accuracy'] > 0.5
+  moved = research.load_run(str(tmp_path), step=20).params
+  jax.tree.map(np.testing.assert_array_equal, saved, moved)

@@ -1,6 +1,7 @@
 """A run killed with SIGKILL and started again ends bit-identical to one never interrupted."""
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -64,26 +65,28 @@ def _assert_same_run(reference, other):
   assert summary_a == summary_b
 
 
-@pytest.mark.slow
-def test_sigkill_mid_run_then_resume_is_bit_identical(tmp_path, reference):
-  env = ENV
+# Kill points: after the first checkpoint appears, wait a seeded random time, then SIGKILL. The
+# waits spread the kills over training steps, evaluation and async checkpoint writes.
+KILL_SEEDS = (0, 1, 2, 3, 4)
 
+
+@pytest.mark.slow
+@pytest.mark.parametrize('seed', KILL_SEEDS)
+def test_sigkill_at_a_random_point_then_resume_is_bit_identical(tmp_path, reference, seed):
   killed = tmp_path / 'killed'
-  proc = _train(killed, env)
-  deadline = time.time() + 300
-  while time.time() < deadline and not any(s >= 100 for s in _committed_steps(killed)):
-    time.sleep(0.05)
+  proc = _train(killed, ENV)
+  _wait_for_checkpoint(killed, proc, 25)
+  time.sleep(random.Random(seed).uniform(0.0, 1.5))
   proc.send_signal(signal.SIGKILL)
   proc.wait()
-  assert proc.returncode == -signal.SIGKILL
   steps_at_kill = _committed_steps(killed)
+  assert proc.returncode == -signal.SIGKILL, 'the run ended before the kill'
   assert steps_at_kill and max(steps_at_kill) < 1500, steps_at_kill  # Killed part-way.
 
-  resumed = _train(killed, env)
+  resumed = _train(killed, ENV)
   _, stderr = resumed.communicate(timeout=600)
   assert resumed.returncode == 0, stderr[-2000:]
   assert 'resumed from step' in stderr
-
   _assert_same_run(reference, killed)
   assert _metric_rows(reference) == _metric_rows(killed)
 

@@ -1,4 +1,5 @@
-"""A run's directory and the files in it: config.json, metrics.jsonl, summary.json, checkpoints/.
+"""A run's directory and the files in it: config.json, metrics.jsonl, summary.json, checkpoints/,
+and config_changes.jsonl (settings changed on a resume, one line per resume that changed any).
 
 Only process 0 writes these files; every file is replaced atomically (write a temporary file,
 then rename), so a run killed at any moment leaves each file either old or new, never half.
@@ -11,6 +12,7 @@ import pathlib
 import platform
 import socket
 import tempfile
+import time
 from importlib import metadata
 from typing import Iterator
 
@@ -72,6 +74,13 @@ class Workdir:
     if changed:
       raise UserError(f"workdir {str(self.path)!r} holds checkpoints of a different experiment "
                       f"({'; '.join(changed)}); use a new --workdir")
+    harmless = {key: [a, b] for key, (a, b) in _flat_diff(old, new).items()}
+    if harmless and self.is_writer:
+      log.info('resuming with changed settings: %s',
+               ', '.join(f'{k}: {a!r} -> {b!r}' for k, (a, b) in harmless.items()))
+      with open(self.path / 'config_changes.jsonl', 'a') as f:
+        f.write(json.dumps({'time': time.strftime('%Y-%m-%dT%H:%M:%S%z'),
+                            'changes': harmless}) + '\n')
 
   @contextlib.contextmanager
   def lock(self) -> Iterator[None]:
@@ -136,6 +145,18 @@ class Workdir:
     if self.is_writer:
       _atomic_write(self.path / 'summary.json', json.dumps(summary, indent=2) + '\n')
     return summary
+
+
+def _flat_diff(old: dict, new: dict, prefix: str = '') -> dict:
+  """{'a.b': (old, new)} for every leaf that differs between two nested dicts."""
+  diff = {}
+  for key in sorted(set(old) | set(new)):
+    a, b = old.get(key), new.get(key)
+    if isinstance(a, dict) and isinstance(b, dict):
+      diff.update(_flat_diff(a, b, f'{prefix}{key}.'))
+    elif a != b:
+      diff[f'{prefix}{key}'] = (a, b)
+  return diff
 
 
 def _lock_owner(path: pathlib.Path) -> tuple[str, int | None]:

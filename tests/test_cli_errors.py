@@ -28,6 +28,23 @@ def _assert_clean_usage_error(result, *needles):
     (['--config.seed=abc'], ['config.seed', 'expected int'], 1),
     (['--config.num_devices=9'], ['num_devices=9'], 8),
     (['--nonsense'], ['unrecognized argument'], 1),
+    (['--config.optimizer.name=adamm'], ["did you mean 'adam'"], 1),
+    (['--config.optimizer.schedule=linear'], ['allowed: constant, cosine, warmup_cosine'], 1),
+    (['--config.optimizer.weight_decay=-1.0'], ['weight_decay must be >= 0'], 1),
+    (['--config.model.activation=relu6'], ['allowed: gelu, relu, sigmoid, tanh'], 1),
+    (['--config.model.dropout_rate=1.0'], ['dropout_rate must be in [0, 1)'], 1),
+    (['--config.task=lm'], ["unknown config.task 'lm'"], 1),
+    (['--config.task=language_model'], ['needs a token dataset'], 1),
+    (['--config.dtype=float16'], ["unknown config.dtype 'float16'"], 1),
+    (['--config.label_smoothing=1.5'], ['label_smoothing must be in [0, 1)'], 1),
+    (['--config.dataset.validation_fraction=0.0'], ['validation_fraction must be in (0, 1)'], 1),
+    (['--config.parallel=pjit'], ['allowed: mesh, pmap'], 1),
+    (['--config.total_steps=-5'], ['total_steps must be > 0'], 1),
+    (['--config.eval_batch_size=60'], ['eval_batch_size=60 does not divide across 8'], 8),
+    (['--config.dataset.name=mnist1d/scrambled'], ["unknown dataset 'mnist1d/scrambled'"], 1),
+    (['--config.dataset.name=mnist_idx', '--config.dataset.manual_dir=/nonexistent/idx'],
+     ['/nonexistent/idx'], 1),
+    (['--config.early_stopping.mode=up'], ["unknown config.early_stopping.mode 'up'"], 1),
 ])
 def test_bad_train_input_exits_2_with_one_line(tmp_path, args, needles, devices):
   result = run_cli(*DEFAULT, *args, '--workdir', str(tmp_path / 'w'), devices=devices)
@@ -71,3 +88,33 @@ def test_bad_override_on_an_existing_workdir_loses_nothing(tmp_path):
 def test_help_and_python_dash_m():
   result = run_cli('--help')
   assert result.returncode == 0 and 'train' in result.stdout and 'eval' in result.stdout
+
+
+def test_bad_config_arguments_and_files(tmp_path):
+  _assert_clean_usage_error(
+      run_cli('train', '--config', 'configs/seed_mlp.py:datset=digits', '--workdir',
+              str(tmp_path / 'w')), "did you mean 'dataset'")
+  no_function = tmp_path / 'no_function.py'
+  no_function.write_text('x = 1\n')
+  _assert_clean_usage_error(
+      run_cli('train', '--config', str(no_function), '--workdir', str(tmp_path / 'w')),
+      'defines no get_config')
+  wrong_type = tmp_path / 'wrong_type.py'
+  wrong_type.write_text('def get_config(arg=None):\n  return {"seed": 0}\n')
+  _assert_clean_usage_error(
+      run_cli('train', '--config', str(wrong_type), '--workdir', str(tmp_path / 'w')),
+      'must return an ml_collections.ConfigDict')
+  _assert_clean_usage_error(
+      run_cli('train', '--config', 'configs/default.txt', '--workdir', str(tmp_path / 'w')),
+      'must name a Python file')
+
+
+def test_resuming_with_another_model_is_refused_and_eval_of_a_bad_split(tmp_path):
+  workdir = tmp_path / 'w'
+  assert run_cli(*DEFAULT, '--config.total_steps=10', '--workdir', str(workdir)).returncode == 0
+  _assert_clean_usage_error(
+      run_cli(*DEFAULT, '--config.total_steps=20', '--config.model.hidden_sizes=(32,)',
+              '--workdir', str(workdir)), 'holds checkpoints of a different experiment',
+      'model')
+  _assert_clean_usage_error(run_cli('eval', '--workdir', str(workdir), '--split', 'dev'),
+                            "unknown split 'dev'")

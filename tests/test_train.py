@@ -98,6 +98,8 @@ def test_resume_refuses_a_different_model(tmp_path):
   longer = research.train_and_evaluate(_config(total_steps=20, num_devices=1),
                                        str(tmp_path / 'w'))
   assert longer['steps'] == 20 and longer['resumed_from_step'] == 10
+  changes = json.loads((tmp_path / 'w' / 'config_changes.jsonl').read_text().splitlines()[-1])
+  assert changes['changes']['total_steps'] == [10, 20]
 
 
 def _resnet_config(**overrides):

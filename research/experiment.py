@@ -45,6 +45,11 @@ class Experiment:
   def process_batch_size(self) -> int:
     return self.config.batch_size // jax.process_count()
 
+  @property
+  def eval_batch_size(self) -> int:
+    """The global evaluation batch: `eval_batch_size`, or the training batch when unset."""
+    return self.config.get('eval_batch_size') or self.config.batch_size
+
   def init_state(self) -> TrainState:
     """Fresh parameters and optimizer state, on the host's default device (not yet replicated)."""
     init_key, dropout_key = jax.random.split(jax.random.PRNGKey(self.config.seed))

@@ -106,11 +106,14 @@ class Steps:
     kwargs = dict(task=exp.task, loss_fn=exp.loss_fn, axis_name=exp.devices.axis_name)
     self.train = exp.devices.compile(functools.partial(train_step, **kwargs))
     self.eval = exp.devices.compile(functools.partial(eval_step, **kwargs), donate_state=False)
+    new_tokens = exp.info.input_shape[0] - 1  # Compiled once, used for every split.
+    self._answers = jax.jit(lambda params, tokens, lengths: generate.answer_exact_match(
+        generate.generate(exp.model, params, tokens, lengths, new_tokens), tokens, lengths))
 
   def evaluate(self, state: experiment.TrainState, split: str) -> dict:
     """Loss and accuracy over every example of `split`, each counted once."""
     cfg, devices = self.exp.config, self.exp.devices
-    batch_size = (cfg.get('eval_batch_size') or cfg.batch_size) // jax.process_count()
+    batch_size = self.exp.eval_batch_size // jax.process_count()
     sums = None
     for batch in data.eval_batches(cfg.dataset, split, batch_size,
                                    jax.process_index(), jax.process_count()):
@@ -130,17 +133,15 @@ class Steps:
     if self.exp.task.name != 'language_model':
       return None
     params = jax.device_put(self.exp.devices.to_host(state.params), jax.local_devices()[0])
-    length = self.exp.info.input_shape[0]
-    run = jax.jit(lambda p, toks, lens: generate.answer_exact_match(
-        generate.generate(self.exp.model, p, toks, lens, length - 1), toks, lens))
     right = total = 0
     cfg = self.exp.config
-    for batch in data.eval_batches(cfg.dataset, split, cfg.get('eval_batch_size') or
-                                   cfg.batch_size, jax.process_index(), jax.process_count()):
+    for batch in data.eval_batches(cfg.dataset, split,
+                                   self.exp.eval_batch_size // jax.process_count(),
+                                   jax.process_index(), jax.process_count()):
       lengths = batch.get('prompt_length')
       if lengths is None or not lengths[batch['mask']].all():
         return None  # No prompts: nothing to answer.
-      matches = np.asarray(run(params, batch['input'], np.maximum(lengths, 1)))
+      matches = np.asarray(self._answers(params, batch['input'], np.maximum(lengths, 1)))
       right += int(matches[batch['mask']].sum())
       total += int(batch['mask'].sum())
     return right / total if total else None
@@ -149,8 +150,7 @@ class Steps:
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Trains `config` in `workdir` (resuming if it holds checkpoints); returns the summary."""
   exp = experiment.build(config)  # First: a bad config must not leave an empty workdir behind.
-  cfg = exp.config
-  exp.devices.check_batch(cfg.get('eval_batch_size') or cfg.batch_size, 'config.eval_batch_size')
+  exp.devices.check_batch(exp.eval_batch_size, 'config.eval_batch_size')
   run_dir = workdir_lib.Workdir(workdir)
   with run_dir.lock():
     return _run(exp, run_dir)

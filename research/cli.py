@@ -3,6 +3,8 @@
     research train --config configs/X.py[:arg] [--config.a.b=V ...] --workdir DIR
     research eval  --workdir DIR [--split test]
     research generate --workdir DIR --prompt TEXT [--max-new-tokens N] [--temperature T] [--top-k K]
+    research sweep experiments/X.py --workdir DIR [--jobs N] [--dry-run] [--no-vectorize]
+    research report DIR     (a sweep's tables and plots, or one run's report)
 
 Exit codes: 0 success; 2 bad usage, config or input (one line on stderr, no traceback);
 1 a failure during the run (the traceback is shown with --verbose); 143 / 130 stopped by SIGTERM /
@@ -11,6 +13,7 @@ SIGINT after writing a checkpoint (rerun the same command to resume).
 import argparse
 import json
 import logging
+import pathlib
 import sys
 from typing import Sequence
 
@@ -54,6 +57,19 @@ def _parser() -> argparse.ArgumentParser:
   sample.add_argument('--top-k', type=int, default=None)
   sample.add_argument('--seed', type=int, default=0)
   sample.add_argument('--verbose', action='store_true', default=argparse.SUPPRESS)
+  sweep = commands.add_parser(
+      'sweep', help="run every point of an experiment file (resumes; skips finished runs)")
+  sweep.add_argument('experiment', help='an experiment file defining get_sweep()')
+  sweep.add_argument('--workdir', required=True, help='one sub-directory per run goes here')
+  sweep.add_argument('--jobs', type=int, default=1, help='runs side by side (default 1)')
+  sweep.add_argument('--dry-run', action='store_true', help='list the runs, run nothing')
+  sweep.add_argument('--no-vectorize', dest='vectorize', action='store_false',
+                     help='train every seed in its own process instead of one vmapped program')
+  sweep.add_argument('--verbose', action='store_true', default=argparse.SUPPRESS)
+  report = commands.add_parser(
+      'report', help="tables and plots of a sweep directory, or a single run's report")
+  report.add_argument('workdir', help='a sweep --workdir, or a train --workdir')
+  report.add_argument('--verbose', action='store_true', default=argparse.SUPPRESS)
   return parser
 
 
@@ -116,11 +132,39 @@ def _generate(args, extra) -> int:
   return EXIT_OK
 
 
+def _sweep(args, extra) -> int:
+  if extra:
+    raise UserError(f"unrecognized arguments for sweep: {' '.join(extra)}")
+  from research import sweep_runner
+  return sweep_runner.run_sweep(args.experiment, args.workdir, jobs=args.jobs,
+                                dry_run=args.dry_run, vectorize=args.vectorize)
+
+
+def _report(args, extra) -> int:
+  if extra:
+    raise UserError(f"unrecognized arguments for report: {' '.join(extra)}")
+  path = pathlib.Path(args.workdir)
+  if (path / 'sweep.json').is_file():
+    from research import sweep_report
+    text, paths = sweep_report.write_report(path)
+    print(text)
+  elif (path / 'config.json').is_file():
+    from research import run_report
+    paths = run_report.write_run_report(str(path))
+  else:
+    raise UserError(f"{str(path)!r} is neither a sweep directory (sweep.json) nor a run's "
+                    "workdir (config.json)")
+  for written in paths:
+    print(f'wrote {written}')
+  return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
   argv = list(sys.argv[1:] if argv is None else argv)
   args, extra = _parser().parse_known_args(argv)
   _setup_logging(args.verbose)
-  command = {'train': _train, 'eval': _eval, 'generate': _generate}[args.command]
+  command = {'train': _train, 'eval': _eval, 'generate': _generate, 'sweep': _sweep,
+             'report': _report}[args.command]
   try:
     return command(args, extra)
   except UserError as e:

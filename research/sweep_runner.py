@@ -1,0 +1,191 @@
+"""`research sweep`: runs every point of an experiment file as child processes, resumably.
+
+Each run is the ordinary `python -m research train` on its own sub-directory `DIR/<run name>`
+(log in `DIR/<run name>/train.log`), so a run's workdir follows the normal contract and rerunning
+the sweep resumes it from its checkpoints; runs with a summary.json are skipped. Runs of one grid
+point that differ only in seed are trained as one vmapped program (`research.vectorized`) in one
+child, `python -m research.sweep_group`, when vectorizing is on and the configs allow it.
+
+Every config is loaded, overridden and validated before the first child starts, so a typo in the
+experiment file costs nothing. SIGTERM / SIGINT stop the children (they checkpoint) and the sweep
+exits 128 + signal; rerunning resumes. A failing run does not stop the others: it is reported at
+the end with its log, and the exit code is 1.
+"""
+import dataclasses
+import importlib.util
+import json
+import pathlib
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from typing import Callable, Sequence
+
+from research import preemption
+from research import sweep as sweep_lib
+from research.errors import UserError
+
+POLL_SECONDS = 0.2
+TERMINATE_GRACE_SECONDS = 300  # Children finish a step and write a checkpoint before exiting.
+GROUPS_DIR = 'groups'
+TIMING_FILE = 'sweep_log.jsonl'
+
+
+@dataclasses.dataclass
+class Task:
+  """One child process: a single run, or several seeds of a grid point trained together."""
+  runs: list[sweep_lib.Run]
+  command: list[str]
+  log: pathlib.Path
+  process: subprocess.Popen | None = None
+  started: float = 0.0
+
+  @property
+  def title(self) -> str:
+    if len(self.runs) == 1:
+      return self.runs[0].name
+    return f"{self.runs[0].group},seeds={'+'.join(str(r.seed) for r in self.runs)} (vectorized)"
+
+
+def _train_command(run: sweep_lib.Run, run_dir: pathlib.Path) -> list[str]:
+  return [sys.executable, '-m', 'research', 'train', '--config', run.config,
+          '--workdir', str(run_dir), *(f'--config.{o}' for o in run.overrides)]
+
+
+def _vectorized_module():
+  """research.vectorized if it is installed here, else None."""
+  if importlib.util.find_spec('research.vectorized') is None:
+    return None
+  from research import vectorized  # pylint: disable=g-import-not-at-top
+  return vectorized
+
+
+def plan(runs: Sequence[sweep_lib.Run], configs: dict, workdir: pathlib.Path, vectorize: bool,
+         say: Callable[[str], None]) -> tuple[list[Task], list[sweep_lib.Run]]:
+  """(tasks to start, runs already finished). Unfinished seeds of one point form one vectorized
+  task when `vectorize` and research.vectorized accepts their configs; else one task per run."""
+  done = [r for r in runs if (workdir / r.name / 'summary.json').exists()]
+  pending = [r for r in runs if r not in done]
+  groups: dict[str, list[sweep_lib.Run]] = {}
+  for run in pending:
+    groups.setdefault(run.group, []).append(run)
+  vectorized = _vectorized_module() if vectorize else None
+  if vectorize and vectorized is None and any(len(g) > 1 for g in groups.values()):
+    say('vectorized seeds unavailable (no research.vectorized): running each seed separately')
+  tasks = []
+  for group, members in groups.items():
+    reason = 'one run' if len(members) == 1 else None
+    if reason is None and vectorized is not None:
+      reason = vectorized.vectorizable([configs[r.name] for r in members])
+    if vectorized is not None and reason is None:
+      seeds = '+'.join(str(r.seed) for r in members)
+      group_dir = workdir / GROUPS_DIR / f'{group},seeds={seeds}'
+      command = [sys.executable, '-m', 'research.sweep_group', '--sweep-dir', str(workdir),
+                 '--group-dir', str(group_dir), *(r.name for r in members)]
+      tasks.append(Task(members, command, group_dir / 'train.log'))
+      continue
+    if vectorized is not None and len(members) > 1:
+      say(f'{group}: seeds run separately ({reason})')
+    tasks.extend(Task([r], _train_command(r, workdir / r.name), workdir / r.name / 'train.log')
+                 for r in members)
+  return tasks, done
+
+
+def _start(task: Task) -> None:
+  task.log.parent.mkdir(parents=True, exist_ok=True)
+  with open(task.log, 'a') as log:
+    log.write(f"\n# {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(task.command)}\n")
+    log.flush()
+    task.process = subprocess.Popen(task.command, stdout=log, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL)
+  task.started = time.time()
+
+
+def _stop_all(running: Sequence[Task], say: Callable[[str], None]) -> None:
+  """SIGTERM to every child (each checkpoints and exits), then wait for them."""
+  for task in running:
+    if task.process.poll() is None:
+      task.process.send_signal(signal.SIGTERM)
+  deadline = time.time() + TERMINATE_GRACE_SECONDS
+  for task in running:
+    try:
+      task.process.wait(timeout=max(0.0, deadline - time.time()))
+    except subprocess.TimeoutExpired:
+      say(f'{task.title}: did not stop within {TERMINATE_GRACE_SECONDS} s; killing it')
+      task.process.kill()
+      task.process.wait()
+
+
+def execute(tasks: list[Task], workdir: pathlib.Path, jobs: int,
+            say: Callable[[str], None]) -> tuple[list[Task], int | None]:
+  """Runs tasks, at most `jobs` at a time. Returns (failed tasks, stopping signal or None)."""
+  queue, running, failed, finished = list(tasks), [], [], 0
+  total = len(tasks)
+  with preemption.stop_on_signals() as stop:
+    while queue or running:
+      if stop:
+        say(f'stopping on {signal.Signals(stop.signum).name}: asking {len(running)} running '
+            'run(s) to checkpoint; rerun the same command to resume')
+        _stop_all(running, say)
+        return failed, stop.signum
+      while queue and len(running) < jobs:
+        task = queue.pop(0)
+        _start(task)
+        running.append(task)
+      time.sleep(POLL_SECONDS)
+      for task in [t for t in running if t.process.poll() is not None]:
+        running.remove(task)
+        finished += 1
+        code = task.process.returncode
+        missing = [r.name for r in task.runs if not (workdir / r.name / 'summary.json').exists()]
+        seconds = time.time() - task.started
+        if code == 0 and not missing:
+          say(f'[{finished}/{total}] done {task.title} ({seconds:.0f} s)')
+        else:
+          failed.append(task)
+          say(f'[{finished}/{total}] FAILED {task.title} (exit {code}); log: {task.log}')
+  return failed, None
+
+
+def run_sweep(experiment: str, workdir: str, jobs: int = 1, dry_run: bool = False,
+              vectorize: bool = True, say: Callable[[str], None] = print) -> int:
+  """Expands, validates and runs an experiment file. Returns the exit code."""
+  if jobs < 1:
+    raise UserError(f"--jobs must be >= 1, got {jobs}")
+  sweep = sweep_lib.load_experiment(experiment)
+  runs = sweep_lib.expand(sweep)
+  record = sweep_lib.sweep_record(sweep, runs, experiment)
+  configs = sweep_lib.build_configs(runs)
+  root = pathlib.Path(workdir)
+  if dry_run:
+    say(f'{sweep.name}: {len(runs)} runs ({len(runs) // sweep.seeds} points x {sweep.seeds} '
+        f'seeds) in {root}')
+    for run in runs:
+      say(f'{run.name}: ' + shlex.join(_train_command(run, root / run.name)[3:]))
+    return 0
+  root.mkdir(parents=True, exist_ok=True)
+  (root / sweep_lib.SWEEP_FILE).write_text(json.dumps(record, indent=2) + '\n')
+  tasks, done = plan(runs, configs, root, vectorize, say)
+  say(f'{sweep.name}: {len(runs)} runs, {len(done)} already finished, {len(tasks)} to start '
+      f'({jobs} at a time) in {root}')
+  start = time.time()
+  failed, signum = execute(tasks, root, jobs, say)
+  wall = time.time() - start
+  if tasks:
+    with open(root / TIMING_FILE, 'a') as f:
+      f.write(json.dumps({
+          'time': time.strftime('%Y-%m-%dT%H:%M:%S%z'), 'wall_seconds': round(wall, 1),
+          'jobs': jobs, 'vectorize': vectorize, 'tasks': len(tasks),
+          'runs': sum(len(t.runs) for t in tasks), 'failed': len(failed),
+          'stopped_by': signal.Signals(signum).name if signum else None}) + '\n')
+  if signum:
+    return 128 + signum
+  for task in failed:
+    say(f'failed: {task.title}: log {task.log}')
+  if tasks:
+    say(f'{sweep.name}: {len(tasks) - len(failed)} of {len(tasks)} task(s) finished in '
+        f'{wall:.0f} s')
+  say(f'`research report {root}` tabulates the sweep')
+  return 1 if failed else 0
+

@@ -1,0 +1,100 @@
+"""Sweep reports: mean ± std over seeds, references, missing runs, the three table formats, plots."""
+import csv
+import io
+import json
+
+import pytest
+
+from conftest import run_cli
+from research import sweep as sweep_lib
+from research import sweep_report
+from research.sweep import Metric, Sweep, axis, product
+
+# Known test accuracies per (model, data, seed); the CNN on 'b' lacks seed 2 (a missing run).
+ACCURACY = {('mlp', 'a'): [0.5, 0.6, 0.7], ('mlp', 'b'): [0.2, 0.2, 0.2],
+            ('cnn', 'a'): [0.9, 0.8, 1.0], ('cnn', 'b'): [0.1, 0.3]}
+
+
+def _fake_sweep(root):
+  """A sweep directory as `research sweep` leaves it, with summaries of known values."""
+  sweep = Sweep(
+      name='fake', base='configs/default.py',
+      grid=product(axis('model', {'mlp': {}, 'cnn': {}}), axis('data', {'a': {}, 'b': {}})),
+      seeds=3, rows=('model',), columns=('data',),
+      metrics=(Metric('test acc', 'final.test.accuracy', percent=True),
+               Metric('steps', 'steps')),
+      references={('mlp', 'a'): 0.62, ('cnn', 'b'): 0.25}, reference_name='paper')
+  runs = sweep_lib.expand(sweep)
+  root.mkdir()
+  (root / 'sweep.json').write_text(json.dumps(sweep_lib.sweep_record(sweep, runs, 'x.py')))
+  for run in runs:
+    values = ACCURACY[run.labels['model'], run.labels['data']]
+    if run.seed >= len(values):
+      continue
+    (root / run.name).mkdir()
+    (root / run.name / 'summary.json').write_text(json.dumps(
+        {'steps': 100 + run.seed, 'final': {'test': {'accuracy': values[run.seed]}}}))
+    (root / run.name / 'metrics.jsonl').write_text(''.join(
+        json.dumps({'step': s, 'split': 'validation', 'accuracy': values[run.seed] * s / 20,
+                    'loss': 1 / s}) + '\n' for s in (10, 20)))
+  return root
+
+
+def test_cells_hold_mean_and_sample_std_over_seeds(tmp_path):
+  table = sweep_report.aggregate(_fake_sweep(tmp_path / 's'))
+  assert table.row_keys == [('mlp',), ('cnn',)] and table.column_keys == [('a',), ('b',)]
+  cell = table.cells[('cnn',), ('a',)]
+  assert cell.values['test acc'] == [0.9, 0.8, 1.0]
+  mean, std = sweep_report.mean_std(cell.values['test acc'])
+  assert mean == pytest.approx(0.9) and std == pytest.approx(0.1)  # ddof=1
+  assert table.missing == ['model=cnn,data=b,seed=2']
+  assert table.references == {(('mlp',), ('a',)): 0.62, (('cnn',), ('b',)): 0.25}
+
+
+def test_markdown_shows_reference_difference_and_missing_runs(tmp_path):
+  text = sweep_report.markdown(sweep_report.aggregate(_fake_sweep(tmp_path / 's')))
+  rows = [[c.strip() for c in line.strip('|').split('|')]
+          for line in text.splitlines() if line.startswith('|')]
+  assert rows[0] == ['model', 'test acc (a)', 'paper (a)', 'difference (a)', 'steps (a)',
+                     'test acc (b)', 'paper (b)', 'difference (b)', 'steps (b)']
+  assert rows[2] == ['mlp', '60.0 ± 10.0', '62.0', '-2.0', '101.000 ± 1.000',
+                     '20.0 ± 0.0', '—', '—', '101.000 ± 1.000']
+  assert rows[3][5:8] == ['20.0 ± 14.1 (2/3 seeds)', '25.0', '-5.0']
+  assert '11 of 12 runs finished' in text
+  assert 'Missing runs (1): model=cnn,data=b,seed=2' in text
+
+
+def test_csv_and_latex_parse_back(tmp_path):
+  table = sweep_report.aggregate(_fake_sweep(tmp_path / 's'))
+  rows = list(csv.DictReader(io.StringIO(sweep_report.csv_text(table))))
+  assert len(rows) == 4
+  cnn_b = next(r for r in rows if r['model'] == 'cnn' and r['data'] == 'b')
+  assert cnn_b['seeds'] == '2' and float(cnn_b['paper']) == 0.25
+  assert float(cnn_b['test acc mean']) == pytest.approx(0.2)
+  assert float(cnn_b['test acc std']) == pytest.approx(0.1414213562)
+  assert next(r for r in rows if r['model'] == 'mlp' and r['data'] == 'b')['paper'] == ''
+  tex = sweep_report.latex(table).splitlines()
+  begin, end = tex.index(r'\begin{tabular}{lrrrrrrrr}'), tex.index(r'\end{tabular}')
+  body = [l for l in tex[begin + 1:end] if l.endswith(r'\\')]
+  assert len(body) == 3 and all(l.count('&') == 8 for l in body)
+  assert body[1].startswith(r'mlp & 60.0 $\pm$ 10.0 & 62.0 & -2.0')
+
+
+def test_plots_average_validation_curves_per_point(tmp_path):
+  root = _fake_sweep(tmp_path / 's')
+  paths = sweep_report.plot_groups(root)
+  assert sorted(p.name for p in paths) == sorted(
+      f'model={m},data={d}.png' for m in ('mlp', 'cnn') for d in ('a', 'b'))
+  assert all(p.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n' for p in paths)
+
+
+def test_report_cli_writes_tables_and_rejects_other_directories(tmp_path):
+  root = _fake_sweep(tmp_path / 's')
+  result = run_cli('report', str(root))
+  assert result.returncode == 0, result.stderr
+  assert result.stdout.startswith('## fake') and f'wrote {root}/report.tex' in result.stdout
+  assert {'report.md', 'report.csv', 'report.tex'} <= {p.name for p in root.iterdir()}
+  empty = tmp_path / 'empty'
+  empty.mkdir()
+  result = run_cli('report', str(empty))
+  assert result.returncode == 2 and 'neither a sweep directory' in result.stderr

@@ -101,11 +101,13 @@ def _setup_logging(verbose: bool) -> None:
 
 def _train(args, extra) -> int:
   from research import config as config_lib
-  from research import train
+  from research import progress, run_metadata, train
   overrides = _split_overrides(extra)
   config = config_lib.load(args.config)
   config_lib.apply_overrides(config, overrides)
-  summary = train.train_and_evaluate(config, args.workdir)
+  source = run_metadata.ConfigSource.from_spec(args.config, overrides)  # For `research report`.
+  progress.quiet_library_bars()  # Clean log files: no dataset-preparation bars off a terminal.
+  summary = train.train_and_evaluate(config, args.workdir, source=source)
   test = summary['final']['test']
   print(json.dumps({'workdir': args.workdir, 'steps': summary['steps'],
                     'test_accuracy': round(test['accuracy'], 4),

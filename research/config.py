@@ -65,6 +65,16 @@ def base() -> ml_collections.ConfigDict:
   # evaluations in a row (patience 0: never). `mode` 'auto' minimizes losses, maximizes the rest.
   config.early_stopping = ml_collections.ConfigDict(dict(
       metric='accuracy', patience=0, mode='auto', min_delta=0.0))
+  # Seeing a run (progress.py, metric_writers.py, profiling.py): progress 'auto' is a bar on a
+  # terminal and a plain line every `progress_every_seconds` (and at each evaluation) otherwise;
+  # TensorBoard event files go to workdir/tensorboard/; W&B only when enabled (pip install
+  # wandb); `profile_steps=(a, b)` traces steps a..b into workdir/profile/.
+  config.progress = 'auto'  # 'auto' | 'bar' | 'lines' | 'none'
+  config.progress_every_seconds = 30.0
+  config.tensorboard = True
+  config.wandb = ml_collections.ConfigDict(dict(
+      enabled=False, project='research', entity=placeholder(str), mode='online'))
+  config.profile_steps = placeholder(tuple)
   return config
 
 
@@ -220,6 +230,19 @@ def validate(config: ml_collections.ConfigDict) -> None:
   optim.validate(config.optimizer)
   fraction = config.dataset.get('validation_fraction', 0.1)
   _check(0 < fraction < 1, f"config.dataset.validation_fraction must be in (0, 1), got {fraction}")
+  _validate_observability(config)
+
+
+def _validate_observability(config: ml_collections.ConfigDict) -> None:
+  """Progress display, W&B and profiling settings (profile_steps' upper bound is checked once
+  total_steps is known, by profiling.steps_to_trace)."""
+  from research import metric_writers, progress  # pylint: disable=g-import-not-at-top
+  if config.get('progress', 'auto') not in progress.MODES:
+    raise unknown('config.progress mode', config.progress, progress.MODES)
+  every = config.get('progress_every_seconds', 30.0)
+  _check(isinstance(every, (int, float)) and every >= 0,
+         f"config.progress_every_seconds must be a number >= 0, got {every!r}")
+  metric_writers.check_wandb(config.get('wandb'))
 
 
 def resolve(config: ml_collections.ConfigDict, steps_per_epoch: int) -> ml_collections.ConfigDict:

@@ -17,7 +17,8 @@ import numpy as np
 import optax
 
 from research import checkpoint, data, early_stopping, experiment, generate, metrics
-from research import preemption, tasks
+from research import preemption, profiling, run_metadata, tasks
+from research import progress as progress_lib
 from research import workdir as workdir_lib
 
 log = logging.getLogger('research')
@@ -147,12 +148,17 @@ class Steps:
     return right / total if total else None
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
-  """Trains `config` in `workdir` (resuming if it holds checkpoints); returns the summary."""
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
+                       source: run_metadata.ConfigSource | None = None) -> dict:
+  """Trains `config` in `workdir` (resuming if it holds checkpoints); returns the summary.
+
+  `source` (the config file, argument and overrides) is recorded in run.json for reports."""
   exp = experiment.build(config)  # First: a bad config must not leave an empty workdir behind.
   exp.devices.check_batch(exp.eval_batch_size, 'config.eval_batch_size')
+  profiling.steps_to_trace(exp.config)  # Checks profile_steps against total_steps.
   run_dir = workdir_lib.Workdir(workdir)
   with run_dir.lock():
+    run_dir.write_source(source)
     return _run(exp, run_dir)
 
 
@@ -164,7 +170,9 @@ def _run(exp: experiment.Experiment, run_dir: workdir_lib.Workdir) -> dict:
   if start is not None:
     run_dir.check_resumable(cfg)
   run_dir.write_config(cfg)
-  writer = run_dir.metric_writer()
+  # Live progress reads the train loss and validation metric from the rows written here.
+  progress = progress_lib.Progress.from_config(cfg, enabled=run_dir.is_writer)
+  writer = metrics.MultiWriter([run_dir.metric_writer(cfg), progress])
 
   state = exp.init_state()
   train_iter = data.train_iterator(cfg.dataset, exp.process_batch_size, cfg.seed,
@@ -187,12 +195,16 @@ def _run(exp: experiment.Experiment, run_dir: workdir_lib.Workdir) -> dict:
   state = devices.replicate(state)
   timer, window, compile_seconds, last_validation = metrics.Stopwatch(), [], None, None
   wall_start, last_step, skipped = time.time(), start, 0
-  with preemption.stop_on_signals() as stop_request:
+  profiler = profiling.StepTrace(profiling.steps_to_trace(cfg), run_dir.path / 'profile',
+                                 cfg.get('steps_per_dispatch', 1))
+  with preemption.stop_on_signals() as stop_request, progress, profiler:
     for step in range(start + 1, (cfg.total_steps if not stop else start) + 1):
+      profiler.before_step(step, state)
       batch = devices.shard_batch(next(train_iter))
       first = compile_seconds is None
       tic = time.perf_counter()
       state, sums = steps.train(state, batch)
+      progress.update(step)
       window.append(sums)
       last_step = step
       if first or devices.needs_step_sync:

@@ -1,5 +1,7 @@
 """A run's directory and the files in it: config.json, metrics.jsonl, summary.json, checkpoints/,
-and config_changes.jsonl (settings changed on a resume, one line per resume that changed any).
+config_changes.jsonl (settings changed on a resume, one line per resume that changed any),
+run.json (the config file, argument and overrides of the latest start), tensorboard/ (event
+files, one folder per split) and, when enabled, profile/ (a jax.profiler trace).
 
 Only process 0 writes these files; every file is replaced atomically (write a temporary file,
 then rename), so a run killed at any moment leaves each file either old or new, never half.
@@ -9,18 +11,16 @@ import json
 import logging
 import os
 import pathlib
-import platform
 import socket
 import tempfile
 import time
-from importlib import metadata
 from typing import Iterator
 
 import jax
 import ml_collections
 
 from research import config as config_lib
-from research import metrics
+from research import metric_writers, metrics, run_metadata
 from research.errors import UserError
 
 log = logging.getLogger('research')
@@ -29,8 +29,6 @@ log = logging.getLogger('research')
 # into a different model or continue on different data, so it is refused.
 IDENTITY_KEYS = ('model', 'dataset.name', 'dataset.validation_fraction', 'loss', 'seed',
                  'batch_size', 'optimizer.name')
-VERSIONED_PACKAGES = ('jax', 'jaxlib', 'flax', 'optax', 'orbax-checkpoint', 'grain',
-                      'tensorflow-datasets', 'ml-collections', 'numpy')
 
 
 def _atomic_write(path: pathlib.Path, text: str) -> None:
@@ -52,6 +50,8 @@ class Workdir:
   def __init__(self, path: str | os.PathLike):
     self.path = pathlib.Path(path).absolute()
     self.is_writer = jax.process_index() == 0
+    self.start_time = run_metadata.utc_now()
+    self.source: run_metadata.ConfigSource | None = None
     try:
       self.path.mkdir(parents=True, exist_ok=True)
       probe = tempfile.NamedTemporaryFile(dir=self.path, prefix='.write-probe-')
@@ -74,7 +74,7 @@ class Workdir:
     if changed:
       raise UserError(f"workdir {str(self.path)!r} holds checkpoints of a different experiment "
                       f"({'; '.join(changed)}); use a new --workdir")
-    harmless = {key: [a, b] for key, (a, b) in _flat_diff(old, new).items()}
+    harmless = {key: [a, b] for key, (a, b) in flat_diff(old, new).items()}
     if harmless and self.is_writer:
       log.info('resuming with changed settings: %s',
                ', '.join(f'{k}: {a!r} -> {b!r}' for k, (a, b) in harmless.items()))
@@ -117,11 +117,28 @@ class Workdir:
     if self.is_writer:
       _atomic_write(self.config_path, config_lib.to_json(config) + '\n')
 
-  def metric_writer(self) -> metrics.MultiWriter:
+  def write_source(self, source: run_metadata.ConfigSource | None) -> None:
+    """Records where the config came from in run.json (None: built in Python, not from a file)."""
+    self.source = source
+    if self.is_writer:
+      record = (source or run_metadata.ConfigSource(file=None)).to_dict()
+      _atomic_write(self.path / 'run.json', json.dumps(
+          {**record, 'start_time': self.start_time}, indent=2) + '\n')
+
+  def metric_writer(self, config: ml_collections.ConfigDict | None = None
+                    ) -> metrics.MultiWriter:
+    """JSONL (the contract) and log lines; TensorBoard unless `config.tensorboard` is False;
+    W&B when `config.wandb.enabled`. Only process 0 writes."""
     if not self.is_writer:
       return metrics.MultiWriter([])
-    return metrics.MultiWriter([metrics.JsonlWriter(self.path / 'metrics.jsonl'),
-                                metrics.LogWriter()])
+    writers = [metrics.JsonlWriter(self.path / 'metrics.jsonl'), metrics.LogWriter()]
+    config = config or ml_collections.ConfigDict()
+    if config.get('tensorboard', True):
+      writers.append(metric_writers.TensorBoardWriter(self.path / 'tensorboard'))
+    wandb = config.get('wandb')
+    if wandb is not None and wandb.get('enabled', False):
+      writers.append(metric_writers.WandbWriter(wandb, self.path, config.to_dict()))
+    return metrics.MultiWriter(writers)
 
   def metric_rows(self) -> list[dict]:
     """The rows of metrics.jsonl, oldest first ([] before the first)."""
@@ -135,25 +152,20 @@ class Workdir:
     return json.loads(path.read_text()) if path.exists() else None
 
   def write_summary(self, summary: dict, devices) -> dict:
-    summary = dict(summary)
-    summary['devices'] = {'count': devices.num_devices, 'mode': devices.mode,
-                          'kind': devices.devices[0].device_kind,
-                          'platform': devices.devices[0].platform,
-                          'processes': jax.process_count()}
-    summary['versions'] = {'python': platform.python_version(),
-                           **{p: _version(p) for p in VERSIONED_PACKAGES}}
+    """Writes summary.json: `summary` plus host, devices, versions, git state, start/end time."""
+    summary = {**summary, **run_metadata.collect(devices, self.source, self.start_time)}
     if self.is_writer:
       _atomic_write(self.path / 'summary.json', json.dumps(summary, indent=2) + '\n')
     return summary
 
 
-def _flat_diff(old: dict, new: dict, prefix: str = '') -> dict:
+def flat_diff(old: dict, new: dict, prefix: str = '') -> dict:
   """{'a.b': (old, new)} for every leaf that differs between two nested dicts."""
   diff = {}
   for key in sorted(set(old) | set(new)):
     a, b = old.get(key), new.get(key)
     if isinstance(a, dict) and isinstance(b, dict):
-      diff.update(_flat_diff(a, b, f'{prefix}{key}.'))
+      diff.update(flat_diff(a, b, f'{prefix}{key}.'))
     elif a != b:
       diff[f'{prefix}{key}'] = (a, b)
   return diff
@@ -175,10 +187,3 @@ def _alive(pid: int) -> bool:
   except PermissionError:  # Someone else's live process.
     return True
   return True
-
-
-def _version(package: str) -> str | None:
-  try:
-    return metadata.version(package)
-  except metadata.PackageNotFoundError:
-    return None

@@ -1,0 +1,110 @@
+"""Where a run came from and what it ran on: the config file, host, devices, package versions,
+the git commit (with a dirty flag) and the start and end time.
+
+`summary.json` carries these so that a result can be traced back to code and hardware, and
+`run.json` records the config file, its argument and the overrides, so that a report can diff
+the run's config against the file's defaults later. Nothing here may fail a run: a missing git,
+a directory outside any repository or an uninstalled package reads as None.
+"""
+import dataclasses
+import datetime
+import os
+import pathlib
+import platform
+import socket
+import subprocess
+from importlib import metadata
+from typing import Sequence
+
+import jax
+
+VERSIONED_PACKAGES = ('jax', 'jaxlib', 'flax', 'optax', 'orbax-checkpoint', 'grain',
+                      'tensorflow-datasets', 'ml-collections', 'numpy')
+_PACKAGE_DIR = pathlib.Path(__file__).resolve().parent
+
+
+@dataclasses.dataclass(frozen=True)
+class ConfigSource:
+  """How the config was made: `file` (absolute path) called with `arg`, then `overrides`."""
+  file: str | None
+  arg: str | None = None
+  overrides: tuple[str, ...] = ()
+
+  @classmethod
+  def from_spec(cls, spec: str, overrides: Sequence[str] = ()) -> 'ConfigSource':
+    """From a command line's `path.py[:arg]` and its 'a.b=V' overrides."""
+    path, _, arg = spec.partition(':')
+    return cls(file=str(pathlib.Path(path).resolve()), arg=arg or None,
+               overrides=tuple(overrides))
+
+  @property
+  def spec(self) -> str | None:
+    """The `path.py[:arg]` string to load the file's defaults again (None when not recorded)."""
+    if self.file is None:
+      return None
+    return f'{self.file}:{self.arg}' if self.arg else self.file
+
+  def to_dict(self) -> dict:
+    return {'config_file': self.file, 'config_arg': self.arg, 'overrides': list(self.overrides)}
+
+  @classmethod
+  def from_dict(cls, record: dict) -> 'ConfigSource':
+    return cls(file=record.get('config_file'), arg=record.get('config_arg'),
+               overrides=tuple(record.get('overrides') or ()))
+
+
+def utc_now() -> str:
+  """The current time as ISO 8601 in UTC, to the second (e.g. 2026-11-30T13:45:12+00:00)."""
+  return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')
+
+
+def package_versions() -> dict:
+  """Python's and the main packages' versions (None for a package that is not installed)."""
+  versions = {'python': platform.python_version()}
+  for package in VERSIONED_PACKAGES:
+    try:
+      versions[package] = metadata.version(package)
+    except metadata.PackageNotFoundError:
+      versions[package] = None
+  return versions
+
+
+def git_state(path: str | os.PathLike | None = None) -> dict:
+  """{'commit', 'dirty', 'repository'} of the git checkout holding `path` (a file or a folder;
+  default: the research package). All None when git is missing or `path` is in no checkout.
+
+  `dirty` is True when tracked files differ from the commit (untracked files do not count).
+  """
+  folder = pathlib.Path(path or _PACKAGE_DIR)
+  folder = folder if folder.is_dir() else folder.parent
+  root = _git(folder, 'rev-parse', '--show-toplevel')
+  commit = _git(folder, 'rev-parse', 'HEAD') if root else None
+  changes = _git(folder, 'status', '--porcelain', '--untracked-files=no') if commit else None
+  return {'commit': commit, 'dirty': None if changes is None else bool(changes),
+          'repository': root}
+
+
+def _git(folder: pathlib.Path, *args: str) -> str | None:
+  try:
+    result = subprocess.run(['git', '-C', str(folder), *args], capture_output=True, text=True,
+                            timeout=20, check=False)
+  except (OSError, subprocess.SubprocessError):
+    return None
+  return result.stdout.strip() if result.returncode == 0 else None
+
+
+def device_summary(devices) -> dict:
+  """Kind, platform and count of the devices a `parallel` layout trains on."""
+  first = devices.devices[0]
+  return {'count': devices.num_devices, 'mode': devices.mode, 'kind': first.device_kind,
+          'platform': first.platform, 'processes': jax.process_count()}
+
+
+def collect(devices, source: ConfigSource | None, start_time: str) -> dict:
+  """The metadata block of `summary.json`; `end_time` is now."""
+  return {'host': socket.gethostname(),
+          'devices': device_summary(devices),
+          'versions': package_versions(),
+          'git': git_state(source.file if source and source.file else None),
+          'start_time': start_time,
+          'end_time': utc_now()}

@@ -163,6 +163,9 @@ def run_sweep(experiment: str, workdir: str, jobs: int = 1, dry_run: bool = Fals
         f'seeds) in {root}')
     for run in runs:
       say(f'{run.name}: ' + shlex.join(_train_command(run, root / run.name)[3:]))
+    tasks, done = plan(runs, configs, root, vectorize, say)
+    say(f'would start {len(tasks)} task(s) ({len(done)} run(s) already finished): '
+        + '; '.join(t.title for t in tasks))
     return 0
   root.mkdir(parents=True, exist_ok=True)
   (root / sweep_lib.SWEEP_FILE).write_text(json.dumps(record, indent=2) + '\n')

@@ -88,9 +88,11 @@ def test_dry_run_lists_every_run_and_runs_nothing(tmp_path):
   assert result.returncode == 0, result.stderr
   lines = result.stdout.splitlines()
   assert lines[0].startswith('tiny: 4 runs (2 points x 2 seeds)')
-  assert [l.split(':')[0] for l in lines[1:]] == [
+  assert [l.split(':')[0] for l in lines[1:5]] == [
       'act=relu,seed=0', 'act=relu,seed=1', 'act=tanh,seed=0', 'act=tanh,seed=1']
   assert '--config.model.activation=tanh' in lines[4] and '--config.seed=1' in lines[4]
+  assert lines[-1] == ('would start 2 task(s) (0 run(s) already finished): '
+                       'act=relu,seeds=0+1 (vectorized); act=tanh,seeds=0+1 (vectorized)')
   assert not (tmp_path / 'sweep').exists()
 
 

@@ -8,6 +8,7 @@ on while the arrays are written, and Orbax commits a step only when all of it is
 """
 import logging
 import pathlib
+import re
 from typing import Any
 
 import grain
@@ -17,35 +18,75 @@ from research.errors import UserError
 
 STATE, DATA = 'state', 'data'
 DAMAGED = 'checkpoints.damaged'
+COMMIT_MARKER = 'commit_success.txt'
 log = logging.getLogger('research')
+# How the OS words the disk troubles a save can run into (tensorstore quotes strerror).
+_DISK_ERRORS = re.compile(r'No space left on device|File too large|Disk quota exceeded|'
+                          r'Permission denied|Read-only file system|Input/output error')
+
+
+class CheckpointWriteError(RuntimeError):
+  """A checkpoint could not be written (full disk, quota, permissions); older ones are intact."""
 
 
 class Checkpointer:
   """The checkpoints of one workdir."""
 
-  def __init__(self, workdir: str | pathlib.Path, keep: int = 3, async_save: bool = True):
+  def __init__(self, workdir: str | pathlib.Path, keep: int = 3, async_save: bool = True,
+               data_streams: int = 1):
+    """`data_streams`: how many data iterators each step saves (a vectorized group has one per
+    distinct seed); they are the items `data`, `data_1`, `data_2`, ..., so a single run's
+    checkpoint keeps its one `data` item."""
     self.directory = pathlib.Path(workdir).absolute() / 'checkpoints'
+    self._data_items = (DATA,) + tuple(f'{DATA}_{i}' for i in range(1, data_streams))
     options = ocp.CheckpointManagerOptions(
         max_to_keep=keep, create=True, enable_async_checkpointing=async_save)
     self._manager = ocp.CheckpointManager(
         self.directory, options=options,
         item_handlers={STATE: ocp.StandardCheckpointHandler(),
-                       DATA: grain.checkpoint.CheckpointHandler()})
+                       **{item: grain.checkpoint.CheckpointHandler()
+                          for item in self._data_items}})
 
   def latest_step(self) -> int | None:
     return self._manager.latest_step()
 
-  def save(self, step: int, state: Any, data_iterator: Any) -> None:
-    """Starts writing `state` (a pytree of host arrays) and the iterator position at `step`."""
-    self._manager.save(step, args=ocp.args.Composite(**{
-        STATE: ocp.args.StandardSave(state),
-        DATA: grain.checkpoint.CheckpointSave(data_iterator)}), force=True)
+  def _data_args(self, iterators: tuple, arg_type: type) -> dict:
+    if len(iterators) not in (0, len(self._data_items)):
+      raise ValueError(f'{len(iterators)} data iterators for {len(self._data_items)} data items')
+    return {item: arg_type(it) for item, it in zip(self._data_items, iterators)}
 
-  def restore(self, step: int, state_target: Any, data_iterator: Any | None = None) -> Any:
-    """Restores the state into the structure of `state_target`; moves the iterator in place."""
-    items = {STATE: ocp.args.StandardRestore(state_target)}
-    if data_iterator is not None:
-      items[DATA] = grain.checkpoint.CheckpointRestore(data_iterator)
+  def save(self, step: int, state: Any, *data_iterators: Any) -> None:
+    """Starts writing `state` (a pytree of host arrays) and the iterator positions at `step`.
+
+    A save that fails in the background (full disk) surfaces here, at the next save, or in
+    `wait`, as a `CheckpointWriteError`; Orbax writes into a temporary directory, so a failed
+    save never replaces or damages a committed step.
+    """
+    try:
+      self._manager.save(step, args=ocp.args.Composite(**{
+          STATE: ocp.args.StandardSave(state),
+          **self._data_args(data_iterators, grain.checkpoint.CheckpointSave)}), force=True)
+    except Exception as e:  # pylint: disable=broad-except
+      raise self._write_error(e) from e
+
+  def _write_error(self, error: Exception) -> Exception:
+    """A clear CheckpointWriteError for disk trouble; any other error unchanged."""
+    found = _DISK_ERRORS.search(str(error))
+    if found is None and not isinstance(error, OSError):
+      return error
+    reason = found.group(0) if found else (error.strerror or str(error))
+    committed = sorted(s for s in self._manager.all_steps()
+                       if (self.directory / str(s)).is_dir())
+    return CheckpointWriteError(
+        f"could not write a checkpoint under {self.directory}: {reason}. The checkpoints "
+        f"already there ({', '.join(map(str, committed)) or 'none'}) are intact; free disk space "
+        "or fix the permissions, then rerun the same command to resume")
+
+  def restore(self, step: int, state_target: Any, *data_iterators: Any) -> Any:
+    """Restores the state into the structure of `state_target`; moves the iterators (if given)
+    in place."""
+    items = {STATE: ocp.args.StandardRestore(state_target),
+             **self._data_args(data_iterators, grain.checkpoint.CheckpointRestore)}
     try:
       restored = self._manager.restore(step, args=ocp.args.Composite(**items))
     except (ValueError, KeyError, FileNotFoundError) as e:
@@ -53,7 +94,7 @@ class Checkpointer:
                       f"model or is damaged: {str(e).splitlines()[0]}") from e
     return restored[STATE]
 
-  def restore_newest_good(self, state_target: Any, data_iterator: Any) -> tuple[int, Any]:
+  def restore_newest_good(self, state_target: Any, *data_iterators: Any) -> tuple[int, Any]:
     """Restores the newest checkpoint that reads back whole; returns (step, state).
 
     A damaged step (a truncated or missing array file, unreadable metadata) is skipped and the
@@ -63,9 +104,16 @@ class Checkpointer:
     a step at all. Raises UserError when no step can be restored.
     """
     errors = []
-    for step in sorted(self._manager.all_steps(), reverse=True):
+    steps = sorted(self._manager.all_steps(), reverse=True)
+    # Orbax marks a finished step with a commit file; when steps carry it, one without it was
+    # never finished (some file systems cannot rename atomically), whatever else it holds.
+    marked = any((self.directory / str(s) / COMMIT_MARKER).exists() for s in steps)
+    for step in steps:
+      if marked and not (self.directory / str(step) / COMMIT_MARKER).exists():
+        errors.append((step, f'no {COMMIT_MARKER}: the save never finished'))
+        continue
       try:
-        restored = self.restore(step, state_target, data_iterator)
+        restored = self.restore(step, state_target, *data_iterators)
       except Exception as e:  # pylint: disable=broad-except
         reason = (str(e).splitlines()[0] if str(e) else type(e).__name__)[:160]
         errors.append((step, reason))
@@ -73,6 +121,10 @@ class Checkpointer:
       for bad, reason in errors:  # Set aside, so the resumed run can save those steps again.
         kept = self.directory.parent / DAMAGED / str(bad)
         kept.parent.mkdir(exist_ok=True)
+        for copy in range(1, 1000):  # The same step may have been damaged before.
+          if not kept.exists():
+            break
+          kept = kept.with_name(f'{bad}.{copy}')
         (self.directory / str(bad)).rename(kept)
         log.warning('checkpoint %s cannot be restored (%s); moved it to %s and resumed from '
                     'step %d', self.directory / str(bad), reason, kept, step)
@@ -85,7 +137,10 @@ class Checkpointer:
 
   def wait(self) -> None:
     """Blocks until every started save is committed to disk."""
-    self._manager.wait_until_finished()
+    try:
+      self._manager.wait_until_finished()
+    except Exception as e:  # pylint: disable=broad-except
+      raise self._write_error(e) from e
 
   def close(self) -> None:
     self._manager.close()

@@ -95,8 +95,36 @@ def _setup_logging(verbose: bool) -> None:
       level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
       format='%(asctime)s %(levelname).1s %(name)s] %(message)s', datefmt='%H:%M:%S')
   if not verbose:  # Orbax and grain log every save and restore through absl at INFO.
-    for noisy in ('absl', 'orbax', 'jax', 'grain', 'asyncio'):
+    for noisy in ('absl', 'orbax', 'jax', 'grain'):
       logging.getLogger(noisy).setLevel(logging.WARNING)
+    # 'Future exception was never retrieved' from Orbax's event loops after a failed restore.
+    logging.getLogger('asyncio').setLevel(logging.CRITICAL)
+    for handler in logging.getLogger().handlers:
+      handler.addFilter(_OneLineFromLibraries())
+    sys.unraisablehook = _quiet_unraisable
+
+
+def _quiet_unraisable(unraisable) -> None:
+  """Without --verbose: after a failed background save, tensorstore's callbacks hit the event
+  loop Orbax already closed ('Event loop is closed'); that says nothing the run's own error
+  does not, so it is dropped. Anything else is one line."""
+  error = unraisable.exc_value
+  if isinstance(error, RuntimeError) and str(error) == 'Event loop is closed':
+    return
+  print(f"research: ignored in a library callback: {type(error).__name__}: {error}",
+        file=sys.stderr)
+
+
+class _OneLineFromLibraries(logging.Filter):
+  """Without --verbose, a library's error log is one line, not a traceback wall (Orbax logs
+  a failed background save from every thread involved; the run's own error says what to do)."""
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    if not record.name.startswith('research'):
+      message = record.getMessage().splitlines()
+      record.msg, record.args = (message[0][:300] if message else ''), None
+      record.exc_info = record.exc_text = record.stack_info = None
+    return True
 
 
 def _train(args, extra) -> int:

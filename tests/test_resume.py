@@ -2,6 +2,7 @@
 import json
 import os
 import random
+import resource
 import signal
 import subprocess
 import sys
@@ -135,13 +136,63 @@ def test_a_damaged_newest_checkpoint_is_set_aside_and_the_run_resumes(tmp_path):
   assert run_cli(*args, '--config.total_steps=100').returncode == 0
   for array_file in (tmp_path / 'checkpoints' / '100' / 'state').rglob('d/*'):
     array_file.write_bytes(array_file.read_bytes()[:10])  # Truncated, as by a full disk.
+  (tmp_path / 'checkpoints' / '80' / 'commit_success.txt').unlink()  # Never finished.
   (tmp_path / 'checkpoints' / '120.orbax-checkpoint-tmp-99').mkdir()  # An interrupted save.
   result = run_cli(*args, '--config.total_steps=140')
   assert result.returncode == 0, result.stderr[-3000:]
   assert 'checkpoints/100 cannot be restored' in result.stderr
-  assert 'resumed from step 80' in result.stderr
-  assert (tmp_path / 'checkpoints.damaged' / '100' / 'state').is_dir()  # Kept, not deleted.
+  assert 'checkpoints/80 cannot be restored (no commit_success.txt' in result.stderr
+  assert 'resumed from step 60' in result.stderr
+  for bad in ('100', '80'):  # Kept, not deleted.
+    assert (tmp_path / 'checkpoints.damaged' / bad / 'state').is_dir()
   assert json.loads((tmp_path / 'summary.json').read_text())['steps'] == 140
+
+  # Every step damaged: refused (exit 2) with each step named; nothing moved or deleted.
+  for array_file in (tmp_path / 'checkpoints').rglob('d/*'):
+    array_file.write_bytes(b'')
+  before = _files(tmp_path / 'checkpoints')
+  result = run_cli(*args, '--config.total_steps=160')
+  assert result.returncode == 2, result.stderr[-3000:]
+  # (Tensorstore may still print 'Event loop is closed' from its own threads around it.)
+  message, = [m for m in result.stderr.splitlines() if m.startswith('research train: error:')]
+  assert 'no checkpoint in' in message and '140:' in message and '120:' in message
+  assert _files(tmp_path / 'checkpoints') == before
+
+
+def _files(directory):
+  return {str(p.relative_to(directory)): p.read_bytes() for p in directory.rglob('*')
+          if p.is_file()}
+
+
+def _with_file_size_limit(limit):
+  """A child's preexec: files may grow to `limit` bytes, then writes fail with EFBIG ("File too
+  large"), as they fail with ENOSPC on a full disk (SIGXFSZ ignored so the write returns)."""
+  def set_limit():
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+  return set_limit
+
+
+def test_a_checkpoint_that_cannot_be_written_fails_clearly_and_keeps_the_older_ones(tmp_path):
+  args = [sys.executable, '-m', 'research', 'train', '--config', 'configs/default.py',
+          '--config.checkpoint_every=50', '--config.num_devices=1', '--workdir', str(tmp_path),
+          '--config.model.hidden_sizes=(512,512)']
+  assert subprocess.run([*args, '--config.total_steps=100'], cwd=ROOT, env=ENV).returncode == 0
+  before = _files(tmp_path / 'checkpoints')
+  # Parameters and Adam moments are ~3.6 MB, far above the limit; metric files stay below it.
+  full = subprocess.run([*args, '--config.total_steps=200'], cwd=ROOT, env=ENV, text=True,
+                        capture_output=True, preexec_fn=_with_file_size_limit(200_000))
+  assert full.returncode == 1, full.stderr[-3000:]
+  message = full.stderr.strip().splitlines()[-1]
+  assert 'could not write a checkpoint' in message and 'File too large' in message, message
+  assert 'are intact' in message and 'Traceback' not in full.stderr
+  after = _files(tmp_path / 'checkpoints')
+  assert {k: v for k, v in after.items() if k.split('/')[0] in ('50', '100')} == before
+  again = subprocess.run([*args, '--config.total_steps=200'], cwd=ROOT, env=ENV, text=True,
+                         capture_output=True)  # Space is back: the run resumes and finishes.
+  assert again.returncode == 0, again.stderr[-3000:]
+  assert 'resumed from step 100' in again.stderr
+  assert json.loads((tmp_path / 'summary.json').read_text())['steps'] == 200
 
 
 DIVERGING = ['train', '--config', 'configs/default.py', '--config.total_steps=120',

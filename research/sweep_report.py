@@ -8,7 +8,7 @@ compared with, with the difference. Runs without a summary.json are listed, and 
 seeds than the sweep asked for shows how many it has.
 
 Written: DIR/report.md, DIR/report.csv (one line per cell, raw numbers), DIR/report.tex (booktabs
-tabular) and DIR/plots/<point>.png (validation curves against step: mean line, band of ± one std).
+tabular) and the learning curves of `research.sweep_plots` under DIR/plots/.
 """
 import csv
 import dataclasses
@@ -21,8 +21,8 @@ from typing import Sequence
 import numpy as np
 
 from research import sweep as sweep_lib
+from research import sweep_plots
 
-PLOTS_DIR = 'plots'
 MISSING = '—'
 
 
@@ -213,55 +213,6 @@ def latex(table: Table) -> str:
   return '\n'.join(lines) + '\n'
 
 
-def _curves(run_dir: pathlib.Path, metric: str) -> dict[int, float]:
-  path = run_dir / 'metrics.jsonl'
-  if not path.exists():
-    return {}
-  curve = {}
-  for line in path.read_text().splitlines():
-    row = json.loads(line) if line.strip() else {}
-    if row.get('split') == 'validation' and metric in row:
-      curve[int(row['step'])] = float(row[metric])  # A resumed run rewrites a step: keep the last.
-  return curve
-
-
-def plot_groups(sweep_dir: str | pathlib.Path) -> list[pathlib.Path]:
-  """One PNG per grid point: validation curves (mean over seeds, band of ± one std)."""
-  from matplotlib.backends.backend_agg import FigureCanvasAgg  # pylint: disable=g-import-not-at-top
-  from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
-  root = pathlib.Path(sweep_dir)
-  record, runs = sweep_lib.read_record(root)
-  groups: dict[str, list[sweep_lib.Run]] = {}
-  for run in runs:
-    groups.setdefault(run.group, []).append(run)
-  (root / PLOTS_DIR).mkdir(exist_ok=True)
-  written = []
-  for group, members in groups.items():
-    figure = Figure(figsize=(4.2 * len(record['curves']), 3.2), dpi=90, layout='constrained')
-    FigureCanvasAgg(figure)
-    plotted = False
-    for i, metric in enumerate(record['curves']):
-      ax = figure.add_subplot(1, len(record['curves']), i + 1)
-      curves = [c for c in (_curves(root / r.name, metric) for r in members) if c]
-      steps = sorted(set.intersection(*(set(c) for c in curves))) if curves else []
-      if steps:
-        values = np.array([[c[s] for s in steps] for c in curves])
-        mean, std = values.mean(0), values.std(0, ddof=1) if len(values) > 1 else 0 * values[0]
-        ax.plot(steps, mean, label=f'mean of {len(curves)} seed(s)')
-        ax.fill_between(steps, mean - std, mean + std, alpha=0.25, label='± 1 std')
-        ax.legend(fontsize='small')
-        plotted = True
-      ax.set_xlabel('step')
-      ax.set_ylabel(f'validation {metric}')
-      ax.grid(alpha=0.3)
-    figure.suptitle(group, fontsize='medium')
-    if plotted:
-      path = root / PLOTS_DIR / f'{group}.png'
-      figure.savefig(path)
-      written.append(path)
-  return written
-
-
 def write_report(sweep_dir: str | pathlib.Path) -> tuple[str, list[pathlib.Path]]:
   """Writes report.md/.csv/.tex and the plots; returns (the Markdown, the paths written)."""
   root = pathlib.Path(sweep_dir)
@@ -272,4 +223,4 @@ def write_report(sweep_dir: str | pathlib.Path) -> tuple[str, list[pathlib.Path]
                         ('report.tex', latex(table))):
     (root / name).write_text(content)
     paths.append(root / name)
-  return text, paths + plot_groups(root)
+  return text, paths + sweep_plots.plot_groups(root) + sweep_plots.plot_overview(root)

@@ -7,7 +7,7 @@ import pytest
 
 from conftest import run_cli
 from research import sweep as sweep_lib
-from research import sweep_report
+from research import sweep_plots, sweep_report
 from research.sweep import Metric, Sweep, axis, product
 
 # Known test accuracies per (model, data, seed); the CNN on 'b' lacks seed 2 (a missing run).
@@ -82,9 +82,13 @@ def test_csv_and_latex_parse_back(tmp_path):
 
 def test_plots_average_validation_curves_per_point(tmp_path):
   root = _fake_sweep(tmp_path / 's')
-  paths = sweep_report.plot_groups(root)
+  _, runs = sweep_lib.read_record(root)
+  steps, mean, std, seeds = sweep_plots.mean_curve(root, runs[9:12], 'accuracy')  # cnn, b
+  assert list(steps) == [10, 20] and seeds == 2
+  assert mean == pytest.approx([0.1, 0.2]) and std == pytest.approx([0.0707107, 0.1414214])
+  paths = sweep_plots.plot_groups(root) + sweep_plots.plot_overview(root)
   assert sorted(p.name for p in paths) == sorted(
-      f'model={m},data={d}.png' for m in ('mlp', 'cnn') for d in ('a', 'b'))
+      [f'model={m},data={d}.png' for m in ('mlp', 'cnn') for d in ('a', 'b')] + ['overview.png'])
   assert all(p.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n' for p in paths)
 
 

@@ -72,7 +72,7 @@ class Progress:
     self._validation: tuple[str, float] | None = None
     self._line_time: float | None = None  # When the last line was printed, and at which step.
     self._line_step: int | None = None
-    self._rate: float | None = None
+    self._first: tuple[float, int] | None = None  # (time, step) of the first update.
     self._bar: tqdm.tqdm | None = None
     self._exit_stack = contextlib.ExitStack()
     self._closed = False
@@ -162,15 +162,18 @@ class Progress:
 
   def _print_line(self, now: float) -> None:
     step = self._step
-    if self._line_time is not None and now > self._line_time and step > self._line_step:
-      self._rate = (step - self._line_step) / (now - self._line_time)
+    # The mean rate since the first update (which came after compilation): evaluations and
+    # checkpoints are part of a run's pace, and the ETA stays steady between lines.
+    self._first = self._first or (now, step)
+    rate = ((step - self._first[1]) / (now - self._first[0])
+            if now > self._first[0] and step > self._first[1] else None)
     parts = [datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ'),
              f'step {step}/{self.total_steps} ({100 * step / self.total_steps:.0f}%)']
     facts = self._facts()
     if facts:
       parts.append(facts)
-    if self._rate:
-      remaining = (self.total_steps - step) / self._rate
-      parts.append(f'{self._rate:.3g} steps/s, ETA {_format_seconds(remaining)}')
+    if rate:
+      remaining = (self.total_steps - step) / rate
+      parts.append(f'{rate:.3g} steps/s, ETA {_format_seconds(remaining)}')
     print(' | '.join(parts), file=self.stream, flush=True)
     self._line_time, self._line_step = now, step

@@ -54,7 +54,7 @@ def test_lines_come_every_interval_and_at_each_evaluation():
   lines = text.splitlines()
   assert len(lines) == 11  # Nothing but progress lines.
   assert 'validation accuracy 0.875' in lines[5] and 'epoch 5.00' in lines[5]
-  # At step 90: the latest train row is step 80's; 10 steps in the last 10 s, 10 to go.
+  # At step 90: the latest train row is step 80's; one step a second since step 1; 10 to go.
   assert 'loss 0.0125' in lines[9] and '1 steps/s, ETA 0:00:10' in lines[9]
 
 

@@ -11,6 +11,7 @@ it already has and ignores re-logged steps it has seen (resumed runs re-log the 
 import math
 import os
 import pathlib
+import secrets
 import time
 from typing import Mapping
 
@@ -94,7 +95,7 @@ class WandbWriter:
     check_wandb(settings)
     import wandb  # pylint: disable=g-import-not-at-top  (optional dependency)
     id_file = workdir / 'wandb_run_id'
-    run_id = id_file.read_text().strip() if id_file.exists() else wandb.util.generate_id()
+    run_id = id_file.read_text().strip() if id_file.exists() else secrets.token_hex(8)
     id_file.write_text(run_id + '\n')
     self._run = wandb.init(project=settings.project, entity=settings.get('entity'),
                            mode=settings.mode, dir=str(workdir), id=run_id, resume='allow',

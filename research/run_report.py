@@ -129,7 +129,7 @@ def _resolved_like_the_run(defaults, overrides, run_config: dict) -> dict:
 
 def _fmt(value) -> str:
   if isinstance(value, float):
-    return f'{value:.4g}'
+    return f'{value:,.0f}' if abs(value) >= 1e4 else f'{value:.4g}'
   return '–' if value is None else str(value)
 
 

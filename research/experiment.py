@@ -50,9 +50,13 @@ class Experiment:
     """The global evaluation batch: `eval_batch_size`, or the training batch when unset."""
     return self.config.get('eval_batch_size') or self.config.batch_size
 
-  def init_state(self) -> TrainState:
-    """Fresh parameters and optimizer state, on the host's default device (not yet replicated)."""
-    init_key, dropout_key = jax.random.split(jax.random.PRNGKey(self.config.seed))
+  def init_state(self, key: jax.Array | None = None) -> TrainState:
+    """Fresh parameters and optimizer state, on the host's default device (not yet replicated).
+
+    `key` defaults to `PRNGKey(config.seed)`; passing keys lets `jax.vmap` initialize several
+    seeds at once (research/vectorized.py)."""
+    key = jax.random.PRNGKey(self.config.seed) if key is None else key
+    init_key, dropout_key = jax.random.split(key)
     dummy = jnp.zeros((1,) + tuple(self.info.input_shape), self.info.input_dtype)
     if self.task.name == 'language_model':  # The model reads all tokens but the last.
       dummy = dummy[:, :-1]

@@ -25,40 +25,50 @@ def validate(cfg: ml_collections.ConfigDict) -> None:
       raise UserError(f"config.optimizer.{key} must be >= 0, got {cfg[key]}")
 
 
-def schedule(cfg: ml_collections.ConfigDict, total_steps: int) -> optax.Schedule:
-  """The learning rate as a function of the step."""
-  kind, peak = cfg.get('schedule', 'constant'), cfg.learning_rate
+def schedule(cfg: ml_collections.ConfigDict, total_steps: int,
+             peak: float | None = None) -> optax.Schedule:
+  """The learning rate as a function of the step, peaking at `peak` (default: learning_rate)."""
+  kind = cfg.get('schedule', 'constant')
+  peak = cfg.learning_rate if peak is None else peak
   if kind == 'constant':
     return optax.constant_schedule(peak)
   if kind == 'cosine':
     return optax.cosine_decay_schedule(peak, decay_steps=total_steps)
   warmup = min(cfg.get('warmup_steps', 0), total_steps - 1)
-  return optax.warmup_cosine_decay_schedule(
-      init_value=0.0, peak_value=peak, warmup_steps=warmup, decay_steps=total_steps)
+  # optax.warmup_cosine_decay_schedule(0, peak, warmup, total_steps) written out: it branches on
+  # `peak == 0`, which a traced (vmapped) peak cannot do; these are the same two pieces.
+  return optax.join_schedules(
+      [optax.linear_schedule(0.0, peak, warmup),
+       optax.cosine_decay_schedule(peak, decay_steps=total_steps - warmup)], [warmup])
 
 
-def create(cfg: ml_collections.ConfigDict, total_steps: int,
-           skip_nonfinite: bool = False) -> optax.GradientTransformation:
+def create(cfg: ml_collections.ConfigDict, total_steps: int, skip_nonfinite: bool = False, *,
+           learning_rate=None, weight_decay=None) -> optax.GradientTransformation:
   """Builds the optimizer: [clip] → [L2] → update rule scaled by the schedule.
 
   With `skip_nonfinite`, `optax.apply_if_finite` leaves parameters and optimizer state unchanged
   on a step whose gradients hold a NaN or Inf (and counts it in `total_notfinite`).
+  `learning_rate` / `weight_decay`, when given, replace the config's values and may be traced
+  arrays (research/vectorized.py builds one optimizer per vmapped member this way); the
+  optimizer's structure, e.g. whether it has an L2 term, still follows `cfg`.
   """
   validate(cfg)
-  lr = schedule(cfg, total_steps)
+  lr = schedule(cfg, total_steps, learning_rate)
   decay = cfg.get('weight_decay', 0.0)
+  decay_value = decay if weight_decay is None else weight_decay
   if cfg.name == 'sgd':
     momentum = cfg.get('momentum', 0.0) or None
     rule = optax.sgd(lr, momentum=momentum, nesterov=cfg.get('nesterov', False))
   elif cfg.name == 'adam':
     rule = optax.adam(lr, b1=cfg.get('b1', 0.9), b2=cfg.get('b2', 0.999))
   else:
-    rule = optax.adamw(lr, b1=cfg.get('b1', 0.9), b2=cfg.get('b2', 0.999), weight_decay=decay)
+    rule = optax.adamw(lr, b1=cfg.get('b1', 0.9), b2=cfg.get('b2', 0.999),
+                       weight_decay=decay_value)
   chain = []
   if cfg.get('grad_clip_norm', 0.0) > 0:
     chain.append(optax.clip_by_global_norm(cfg.grad_clip_norm))
   if decay > 0 and cfg.name != 'adamw':
-    chain.append(optax.add_decayed_weights(decay))
+    chain.append(optax.add_decayed_weights(decay_value))
   optimizer = optax.chain(*chain, rule)
   if skip_nonfinite:
     # A run that only ever produces non-finite gradients should still fail, not idle.

@@ -28,9 +28,26 @@ class NonFiniteError(RuntimeError):
   """A NaN or Inf appeared in the loss or the gradients (and skip_nonfinite is off)."""
 
 
-def _last_checkpoint(ckpt: checkpoint.Checkpointer) -> str:
-  step = ckpt.latest_step()
-  return 'no checkpoint was written yet' if step is None else f'the last good checkpoint is step {step}'
+def nonfinite_error(step: int, ckpt: checkpoint.Checkpointer, run: str = '') -> NonFiniteError:
+  """The error that stops a run whose loss or gradients at `step` are not finite."""
+  last = ckpt.latest_step()
+  last = 'no checkpoint was written yet' if last is None else f'the last good checkpoint is step {last}'
+  return NonFiniteError(
+      f"{run}non-finite loss or gradients at step {step}; {last}. Lower the learning rate, clip "
+      "gradients (optimizer.grad_clip_norm) or set skip_nonfinite=True")
+
+
+def window_row(task: tasks.Task, host_window: list[dict]) -> tuple[dict, int | None]:
+  """The `train` row of a closed window of per-step metric sums (host arrays), and the index in
+  the window of its first step with a non-finite loss or gradient norm (None when all are
+  finite). Such steps are left out of the row's means and counted in its `skipped_nonfinite`."""
+  finite = [bool(np.isfinite(w['loss'][0]) and np.isfinite(w['grad_norm'][0]))
+            for w in host_window]
+  kept = [w for w, ok in zip(host_window, finite) if ok]
+  row = task.summarize(metrics.sum_window(kept)) if kept else {}
+  if len(kept) < len(host_window):
+    row['skipped_nonfinite'] = len(host_window) - len(kept)
+  return row, None if all(finite) else finite.index(False)
 
 
 def dropout_rng(base: jax.Array, step: jax.Array, axis_name: str | None = None) -> jax.Array:
@@ -220,20 +237,12 @@ def _run(exp: experiment.Experiment, run_dir: workdir_lib.Workdir) -> dict:
         jax.block_until_ready(state)
         timer.stop()
         # The window also closes at every checkpoint, so a resumed run logs the same rows.
-        host_window = jax.device_get(devices.metrics_to_host(window))
-        finite = [bool(np.isfinite(w['loss'][0]) and np.isfinite(w['grad_norm'][0]))
-                  for w in host_window]
-        if not all(finite) and not cfg.get('skip_nonfinite', False):
+        row, bad = window_row(exp.task, jax.device_get(devices.metrics_to_host(window)))
+        if bad is not None and not cfg.get('skip_nonfinite', False):
           ckpt.wait()
-          raise NonFiniteError(
-              f"non-finite loss or gradients at step {step - len(window) + 1 + finite.index(False)}"
-              f"; {_last_checkpoint(ckpt)}. Lower the learning rate, clip gradients "
-              "(optimizer.grad_clip_norm) or set skip_nonfinite=True")
-        kept = [w for w, ok in zip(host_window, finite) if ok]
-        row = exp.task.summarize(metrics.sum_window(kept)) if kept else {}
-        skipped += len(window) - len(kept)
-        writer.write(step, 'train', {**row, 'skipped_nonfinite': len(window) - len(kept)}
-                     if len(kept) < len(window) else row)
+          raise nonfinite_error(step - len(window) + 1 + bad, ckpt)
+        skipped += row.get('skipped_nonfinite', 0)
+        writer.write(step, 'train', row)
         window = []
         if do_eval:
           last_validation = steps.evaluate(state, 'validation')
@@ -264,19 +273,32 @@ def _run(exp: experiment.Experiment, run_dir: workdir_lib.Workdir) -> dict:
   writer.write(last_step, 'test', final['test'])
   writer.close()
   ckpt.close()
-  summary = {
+  summary = run_summary(
+      cfg, final, last_step=last_step, start=start, timed_steps=timed_steps,
+      timed_seconds=timer.seconds, compile_seconds=compile_seconds, wall_start=wall_start,
+      skipped=skipped,
+      early_stopping={**stopper.state(), 'stopped': stop} if stopper.patience else None)
+  return run_dir.write_summary(summary, devices)
+
+
+def run_summary(cfg: ml_collections.ConfigDict, final: dict, *, last_step: int,
+                start: int, timed_steps: int, timed_seconds: float,
+                compile_seconds: float | None, wall_start: float, skipped: int,
+                early_stopping: dict | None) -> dict:
+  """The fields of summary.json (`Workdir.write_summary` adds devices and versions); shared
+  with research/vectorized.py, so that a vectorized member's summary has the same keys."""
+  rate = timed_steps / timed_seconds if timed_steps > 0 else None
+  return {
       'steps': last_step,
       'final': final,
       'train_validation_gap': {
           'accuracy': final['train']['accuracy'] - final['validation']['accuracy'],
           'loss': final['validation']['loss'] - final['train']['loss']},
-      'steps_per_second': timed_steps / timer.seconds if timed_steps > 0 else None,
-      'examples_per_second': (timed_steps * cfg.batch_size / timer.seconds
-                              if timed_steps > 0 else None),
+      'steps_per_second': rate,
+      'examples_per_second': rate * cfg.batch_size if rate is not None else None,
       'compile_seconds': compile_seconds,
       'wall_seconds': time.time() - wall_start,
       'resumed_from_step': start or None,
       'skipped_nonfinite_steps': skipped if cfg.get('skip_nonfinite', False) else None,
-      'early_stopping': {**stopper.state(), 'stopped': stop} if stopper.patience else None,
+      'early_stopping': early_stopping,
   }
-  return run_dir.write_summary(summary, devices)

@@ -18,7 +18,7 @@ def get_config(arg=None):
   config.dataset.name = config_lib.mnist1d_variant(arg, 'mnist1d_gru')
   config.model = ml_collections.ConfigDict(dict(
       name='gru', hidden_size=6, bidirectional=True, num_layers=1, readout='all',
-      dropout_rate=0.0))
+      dropout_rate=0.0, weight_init='flax'))
   config.optimizer.name = 'adam'
   config.optimizer.learning_rate = 1e-2
   config.batch_size = 100

@@ -84,6 +84,15 @@ def test_gru_directions():
   assert not np.allclose(outputs[True], outputs[False])
 
 
+def test_gru_pytorch_init_draws_every_gru_weight_from_its_uniform_bound():
+  """weight_init='pytorch' (the MNIST-1D paper's nn.GRU): U(-1/sqrt(h), 1/sqrt(h)), biases too."""
+  params = _build(gru, weight_init='pytorch').init(jax.random.PRNGKey(0), jnp.zeros((1, 40)))
+  cells = jax.tree_util.tree_leaves({k: v for k, v in params['params'].items() if k != 'readout'})
+  assert len(cells) == 2 * 10  # Per direction: kernels and biases of ir, iz, in, hn; hr, hz kernels.
+  assert all(np.abs(w).max() <= 6 ** -0.5 for w in cells)
+  assert all(np.abs(w).std() > 0.05 for w in cells)  # Biases are drawn, not zero.
+
+
 def _wavenet_fields(**fields):
   return dict(channels=8, skip_channels=12, kernel_size=3, num_blocks=2,
               layers_per_block=3) | fields
@@ -169,6 +178,7 @@ def test_learns_which_half_has_the_larger_mean(family, fields, extra):
 @pytest.mark.parametrize('family, field, value', [
     (gru, 'hidden_size', 0), (gru, 'hidden_size', -3), (gru, 'num_layers', 0),
     (gru, 'readout', 'first'), (gru, 'bidirectional', 'yes'), (gru, 'dropout_rate', 1.0),
+    (gru, 'weight_init', 'torch'),
     (wavenet, 'kernel_size', 0), (wavenet, 'pool', 'median'), (wavenet, 'channels', 0),
     (wavenet, 'layers_per_block', 2.5), (wavenet, 'downsample', 0),
     (wavenet, 'dropout_rate', -0.1)])

@@ -14,9 +14,16 @@ biases.
 With `readout='all'` the readout's width depends on the sequence length, so a model is tied to the
 length it was initialized with; `readout='last'` (the final forward state, concatenated with the
 backward direction's state after it has read the whole sequence back to time 0) is not.
+
+`weight_init='flax'` (default) keeps flax's GRUCell initializers (LeCun-normal input kernel,
+orthogonal recurrent kernel, zero biases); `weight_init='pytorch'` draws every GRU weight and bias
+from U(-1/sqrt(h), 1/sqrt(h)) as PyTorch's `nn.GRU` does, the initialization the MNIST-1D paper's
+numbers were obtained with. With input size 1 the difference is large: flax's input weights have
+standard deviation 1, PyTorch's 0.24 (h = 6).
 """
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import ml_collections
 from flax import linen as nn
@@ -26,6 +33,7 @@ from research.models import checks
 from research.models.context import Context
 
 READOUTS = ('all', 'last')
+INITS = ('flax', 'pytorch')
 
 
 class Model(nn.Module):
@@ -36,13 +44,20 @@ class Model(nn.Module):
   num_layers: int = 1
   readout: str = 'all'
   dropout_rate: float = 0.0
+  weight_init: str = 'flax'
   dtype: Any = jnp.float32
 
   def _layer(self, depth: int) -> nn.Module:
     """One layer; its cells are named `layer{depth}_forward` / `layer{depth}_backward`."""
     def rnn(direction):
+      initializers = {}
+      if self.weight_init == 'pytorch':
+        bound = self.hidden_size ** -0.5
+        uniform = lambda key, shape, dtype=jnp.float32: jax.random.uniform(
+            key, shape, dtype, -bound, bound)
+        initializers = dict(kernel_init=uniform, recurrent_kernel_init=uniform, bias_init=uniform)
       cell = nn.GRUCell(self.hidden_size, dtype=self.dtype, param_dtype=jnp.float32,
-                        name=f'layer{depth}_{direction}')
+                        name=f'layer{depth}_{direction}', **initializers)
       return nn.RNN(cell, return_carry=True)
     if self.bidirectional:
       return nn.Bidirectional(rnn('forward'), rnn('backward'), return_carry=True)
@@ -76,10 +91,12 @@ def validate(cfg: ml_collections.ConfigDict) -> None:
   if cfg.get('readout', 'all') not in READOUTS:
     raise unknown('config.model.readout', cfg.readout, READOUTS)
   checks.dropout_rate(cfg.get('dropout_rate', 0.0))
+  if cfg.get('weight_init', 'flax') not in INITS:
+    raise unknown('config.model.weight_init', cfg.weight_init, INITS)
 
 
 def from_config(cfg: ml_collections.ConfigDict, ctx: Context) -> Model:
   return Model(num_outputs=ctx.num_outputs, hidden_size=cfg.get('hidden_size', 6),
                bidirectional=cfg.get('bidirectional', True), num_layers=cfg.get('num_layers', 1),
                readout=cfg.get('readout', 'all'), dropout_rate=cfg.get('dropout_rate', 0.0),
-               dtype=ctx.dtype)
+               weight_init=cfg.get('weight_init', 'flax'), dtype=ctx.dtype)

@@ -9,7 +9,12 @@ Commands:
 
 Base: configs/default.py (MLP 128-64, ReLU, cross-entropy, Adam 1e-3, batch 64, 30 epochs: 600
 steps on digits, 1,688 on mnist1d). Each other row changes one thing from the base.
-Expected and runtime: see experiments/results/seed_ablations/README.md (measured).
+Expected (measured, test accuracy in percent): base 97.9 on digits / 58.4 on mnist1d; sigmoid
+93.1 / 34.2; plain SGD 0.01 84.9 / 35.5; the MNIST-1D train-validation gap grows from 9.6 points
+(32-16) to 35.2 (512-256) and 37.7 (4 layers). Full table and reading:
+experiments/results/seed_ablations/README.md.
+Runtime: 311 s with --jobs 2 and vectorized seeds (18 child processes for 54 runs) on 2 CPU cores
+shared with other work (an upper bound).
 """
 from research.sweep import Metric, Sweep, axis, one_at_a_time, product
 

@@ -16,13 +16,16 @@ An experiment file `experiments/X.py` defines `get_sweep()` returning a `Sweep`:
           rows=('model',), columns=('lr',),
           references={('mlp', '0.01'): 0.68})
 
-An axis value either switches the config file (a string 'configs/Y.py[:arg]'), or sets override
-keys (a dict {'optimizer.name': 'sgd'}), or both (`Setting(config=..., overrides=...)`).
-`product` crosses axes, `zip_axes` moves axes together, `one_at_a_time` concatenates axes that
-vary one factor each around the base (labelled by the axes `factor` and `setting`). Each grid
-point is run once per seed 0..seeds-1, in `DIR/<axis>=<label>,...,seed=<s>`.
+Config file paths are relative to the current directory, as on the `research train` command line
+(run sweeps from the repository root). An axis value either switches the config file (a string
+'configs/Y.py[:arg]'), or sets override keys (a dict {'optimizer.name': 'sgd'}), or both
+(`Setting(config=..., overrides=...)`). `product` crosses axes, `zip_axes` moves axes together,
+`one_at_a_time` concatenates axes that vary one factor each around the base (labelled by the axes
+`factor` and `setting`). Each grid point is run once per seed 0..seeds-1, in
+`DIR/<axis>=<label>,...,seed=<s>`.
 
-The runner is `research.sweep_runner`; tables and plots are `research.sweep_report`.
+The runner is `research.sweep_runner`; tables are `research.sweep_report`, plots
+`research.sweep_plots`.
 """
 import ast
 import copy

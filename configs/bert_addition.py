@@ -36,7 +36,7 @@ def get_config(arg=None):
   config.mask_rate = 0.15
   config.model = ml_collections.ConfigDict(dict(
       name='bert', head=options.head, num_layers=2, hidden_size=128, num_heads=4, mlp_dim=512,
-      dropout_rate=0.0, pool='mean'))
+      dropout_rate=0.0, pool='mean', remat='none'))
   config.optimizer.name = 'adamw'
   config.optimizer.learning_rate = 1e-3
   config.optimizer.weight_decay = 0.01

@@ -37,7 +37,7 @@ def get_config(arg=None):
   config.dataset.seq_len = 128
   config.model = ml_collections.ConfigDict(dict(
       name='gpt', num_layers=2, hidden_size=128, num_heads=4, mlp_dim=512, dropout_rate=0.0,
-      tie_embeddings=True))
+      tie_embeddings=True, remat='none'))
   config.optimizer.name = 'adamw'
   config.optimizer.learning_rate = 1e-3
   config.optimizer.weight_decay = 0.01

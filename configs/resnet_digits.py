@@ -20,7 +20,7 @@ def get_config(arg=None):
   config = config_lib.base()
   config.dataset.name = 'digits'
   config.model = ml_collections.ConfigDict(dict(
-      name='resnet', depth=options.depth, width=16, small_inputs=True))
+      name='resnet', depth=options.depth, width=16, small_inputs=True, remat='none'))
   config.optimizer.name = 'adamw'
   config.optimizer.learning_rate = 3e-3
   config.optimizer.weight_decay = 1e-4

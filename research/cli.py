@@ -17,7 +17,7 @@ import pathlib
 import sys
 from typing import Sequence
 
-from research import preemption
+from research import distributed, preemption
 from research.errors import UserError
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -42,6 +42,7 @@ def _parser() -> argparse.ArgumentParser:
                      help='a config file defining get_config(arg=None)')
   train.add_argument('--workdir', required=True, help='directory for checkpoints and metrics')
   train.add_argument('--verbose', action='store_true', default=argparse.SUPPRESS)
+  distributed.add_arguments(train)
   evaluate = commands.add_parser('eval', help="evaluate a workdir's newest checkpoint")
   evaluate.add_argument('--workdir', required=True)
   evaluate.add_argument('--split', default='test', help='train | validation | test')
@@ -133,6 +134,7 @@ def _train(args, extra) -> int:
   overrides = _split_overrides(extra)
   config = config_lib.load(args.config)
   config_lib.apply_overrides(config, overrides)
+  distributed.initialize(args)  # Multi-process runs only; before any JAX computation.
   source = run_metadata.ConfigSource.from_spec(args.config, overrides)  # For `research report`.
   progress.quiet_library_bars()  # Clean log files: no dataset-preparation bars off a terminal.
   summary = train.train_and_evaluate(config, args.workdir, source=source)

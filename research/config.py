@@ -45,7 +45,8 @@ def base() -> ml_collections.ConfigDict:
   config.loss = 'cross_entropy'
   config.optimizer = ml_collections.ConfigDict(dict(
       name='adam', learning_rate=1e-3, momentum=0.0, nesterov=False, b1=0.9, b2=0.999,
-      weight_decay=0.0, schedule='constant', warmup_steps=0, grad_clip_norm=0.0))
+      weight_decay=0.0, schedule='constant', warmup_steps=0, grad_clip_norm=0.0,
+      state_dtype='float32'))
   config.batch_size = 64
   config.eval_batch_size = placeholder(int)  # None: the training batch size.
   config.num_epochs = placeholder(float)
@@ -56,6 +57,16 @@ def base() -> ml_collections.ConfigDict:
   config.log_every = 50
   config.parallel = 'mesh'
   config.num_devices = placeholder(int)
+  # Under parallel='mesh': the device mesh's axis sizes (-1: the rest of the devices), the
+  # built-in sharding rule set ('data' | 'fsdp' | 'tensor' | 'fsdp_tensor'), and rules that come
+  # before it: (regex over '/'-joined parameter paths, partition spec) pairs. See sharding.py.
+  config.mesh = ml_collections.ConfigDict(dict(data=-1, fsdp=1, tensor=1))
+  config.sharding = 'data'
+  config.sharding_rules = ()
+  # Memory and speed: micro-batches per step (gradients summed, then one update), and training
+  # steps per compiled call (lax.scan over a stack of batches; intervals must be multiples).
+  config.grad_accum_steps = 1
+  config.steps_per_dispatch = 1
   config.task = 'classification'  # Or 'language_model', 'masked_lm' (token datasets).
   config.dtype = 'float32'  # 'bfloat16': mixed precision, float32 parameters and optimizer.
   config.label_smoothing = 0.0
@@ -228,6 +239,13 @@ def validate(config: ml_collections.ConfigDict) -> None:
       raise unknown('config.early_stopping.mode', stopping.mode, ('auto', 'min', 'max'))
   models.validate(config.model)
   optim.validate(config.optimizer)
+  for key in ('grad_accum_steps', 'steps_per_dispatch'):
+    value = config.get(key, 1)
+    _check(isinstance(value, int) and value >= 1, f"config.{key} must be an int >= 1, got {value!r}")
+  accum = config.get('grad_accum_steps', 1)
+  _check(config.batch_size % accum == 0,
+         f"config.batch_size={config.batch_size} must divide into config.grad_accum_steps="
+         f"{accum} equal micro-batches")
   fraction = config.dataset.get('validation_fraction', 0.1)
   _check(0 < fraction < 1, f"config.dataset.validation_fraction must be in (0, 1), got {fraction}")
   _validate_observability(config)
@@ -258,12 +276,30 @@ def resolve(config: ml_collections.ConfigDict, steps_per_epoch: int) -> ml_colle
         'TFDS_DATA_DIR', os.path.expanduser('~/tensorflow_datasets'))
   if resolved['total_steps'] is None:
     resolved['total_steps'] = max(1, int(round(resolved['num_epochs'] * steps_per_epoch)))
-  resolved['num_epochs'] = resolved['total_steps'] / steps_per_epoch
   if resolved['eval_every'] is None:
     resolved['eval_every'] = min(steps_per_epoch, resolved['total_steps'])
   if resolved['checkpoint_every'] is None:
     resolved['checkpoint_every'] = resolved['eval_every']
+  _fit_to_dispatch(resolved, config)
+  resolved['num_epochs'] = resolved['total_steps'] / steps_per_epoch
   return ml_collections.ConfigDict(resolved)
+
+
+def _fit_to_dispatch(resolved: dict, config: ml_collections.ConfigDict) -> None:
+  """With k steps per dispatch, the loop only stops every k steps: derived step counts are
+  rounded down to a multiple of k, and the ones the config sets must be multiples already."""
+  k = resolved.get('steps_per_dispatch', 1)
+  if k == 1:
+    return
+  for key in ('total_steps', 'eval_every', 'checkpoint_every', 'log_every'):
+    if key not in resolved:
+      continue
+    if config.get(key) is None:  # Derived here, not chosen by the user.
+      resolved[key] = max(k, resolved[key] // k * k)
+    elif resolved[key] % k:
+      raise UserError(f"config.{key}={resolved[key]} must be a multiple of "
+                      f"config.steps_per_dispatch={k} (the loop stops only every {k} steps); "
+                      f"e.g. {max(k, round(resolved[key] / k) * k)}")
 
 
 def to_json(config: ml_collections.ConfigDict) -> str:

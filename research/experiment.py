@@ -14,7 +14,7 @@ from flax import linen as nn
 from flax.training import train_state
 
 from research import config as config_lib
-from research import data, losses, models, optim, parallel, tasks
+from research import data, losses, models, optim, parallel, sharding, tasks
 from research.errors import UserError
 
 DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
@@ -72,8 +72,12 @@ def build(config: ml_collections.ConfigDict) -> Experiment:
   Raises `UserError` for anything wrong with the config, the data or the device layout.
   """
   config_lib.validate(config)
-  devices = parallel.create(config.parallel, config.get('num_devices'))
+  devices = parallel.create(config.parallel, config.get('num_devices'), config.get('mesh'),
+                            sharding.rules_from_config(config))
   devices.check_batch(config.batch_size)
+  accum = config.get('grad_accum_steps', 1)
+  if accum > 1:
+    devices.check_batch(config.batch_size // accum, 'a micro-batch (batch_size / grad_accum_steps)')
   task = tasks.create(config)
   info = data.prepare(config.dataset)
   resolved = config_lib.resolve(config, data.steps_per_epoch(info, config.batch_size))

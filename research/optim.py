@@ -2,8 +2,12 @@
 
 Fields: `name` (sgd | adam | adamw), `learning_rate`, `momentum` and `nesterov` (sgd), `b1`, `b2`
 (adam, adamw), `weight_decay` (L2 added to the gradient for sgd and adam, decoupled for adamw),
-`schedule` (constant | cosine | warmup_cosine), `warmup_steps`, `grad_clip_norm` (0 = off).
+`schedule` (constant | cosine | warmup_cosine), `warmup_steps`, `grad_clip_norm` (0 = off),
+`state_dtype` (float32 | bfloat16: the dtype of the momentum / Adam's first moment, which halves
+its memory; Adam's second moment stays float32, as optax keeps it, since its tiny values would
+lose too much in bfloat16's 8-bit mantissa).
 """
+import jax.numpy as jnp
 import ml_collections
 import optax
 
@@ -11,6 +15,7 @@ from research.errors import UserError, unknown
 
 OPTIMIZERS = ('sgd', 'adam', 'adamw')
 SCHEDULES = ('constant', 'cosine', 'warmup_cosine')
+STATE_DTYPES = {'float32': None, 'bfloat16': jnp.bfloat16}  # None: optax's default (params').
 
 
 def validate(cfg: ml_collections.ConfigDict) -> None:
@@ -20,6 +25,8 @@ def validate(cfg: ml_collections.ConfigDict) -> None:
     raise UserError(f"config.optimizer.learning_rate must be > 0, got {cfg.learning_rate}")
   if cfg.get('schedule', 'constant') not in SCHEDULES:
     raise unknown('config.optimizer.schedule', cfg.schedule, SCHEDULES)
+  if cfg.get('state_dtype', 'float32') not in STATE_DTYPES:
+    raise unknown('config.optimizer.state_dtype', cfg.state_dtype, STATE_DTYPES)
   for key in ('weight_decay', 'grad_clip_norm', 'warmup_steps', 'momentum'):
     if cfg.get(key, 0) < 0:
       raise UserError(f"config.optimizer.{key} must be >= 0, got {cfg[key]}")
@@ -56,14 +63,16 @@ def create(cfg: ml_collections.ConfigDict, total_steps: int, skip_nonfinite: boo
   lr = schedule(cfg, total_steps, learning_rate)
   decay = cfg.get('weight_decay', 0.0)
   decay_value = decay if weight_decay is None else weight_decay
+  state_dtype = STATE_DTYPES[cfg.get('state_dtype', 'float32')]
   if cfg.name == 'sgd':
     momentum = cfg.get('momentum', 0.0) or None
-    rule = optax.sgd(lr, momentum=momentum, nesterov=cfg.get('nesterov', False))
+    rule = optax.sgd(lr, momentum=momentum, nesterov=cfg.get('nesterov', False),
+                     accumulator_dtype=state_dtype)
   elif cfg.name == 'adam':
-    rule = optax.adam(lr, b1=cfg.get('b1', 0.9), b2=cfg.get('b2', 0.999))
+    rule = optax.adam(lr, b1=cfg.get('b1', 0.9), b2=cfg.get('b2', 0.999), mu_dtype=state_dtype)
   else:
     rule = optax.adamw(lr, b1=cfg.get('b1', 0.9), b2=cfg.get('b2', 0.999),
-                       weight_decay=decay_value)
+                       weight_decay=decay_value, mu_dtype=state_dtype)
   chain = []
   if cfg.get('grad_clip_norm', 0.0) > 0:
     chain.append(optax.clip_by_global_norm(cfg.grad_clip_norm))

@@ -56,7 +56,7 @@ def evaluate_workdir(workdir: str, split: str = 'test', step: int | None = None)
     raise UserError(f"unknown split {split!r}; allowed: {', '.join(exp.info.splits)}")
   steps = train.Steps(exp)
   return {'step': int(state.step), 'split': split,
-          **steps.evaluate(exp.devices.replicate(state), split)}
+          **steps.evaluate(exp.devices.place_state(state), split)}
 
 
 def generate_text(workdir: str, prompts: list[str], *, max_new_tokens: int | None = None,

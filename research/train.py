@@ -17,6 +17,7 @@ import numpy as np
 import optax
 
 from research import checkpoint, data, early_stopping, experiment, generate, metrics
+from research import dispatch, flops, microbatch
 from research import preemption, profiling, run_metadata, tasks
 from research import progress as progress_lib
 from research import workdir as workdir_lib
@@ -74,16 +75,22 @@ def _apply(state: experiment.TrainState, params, inputs, *, train: bool, rng=Non
 
 
 def train_step(state: experiment.TrainState, batch: dict, *, task: tasks.Task,
-               loss_fn: Callable, axis_name: str | None = None
+               loss_fn: Callable, axis_name: str | None = None, grad_accum_steps: int = 1
                ) -> tuple[experiment.TrainState, dict]:
   """One gradient step on `batch`; returns the new state and metric (sum, count) pairs.
 
   Pure: the dropout (and token-masking) key comes from `state.rng` and the step
   (`dropout_rng`). With `axis_name` set (pmap), gradients are averaged and metric sums added
   across devices, and BatchNorm averages its statistics over the same axis; under a mesh the
-  batch is one global array and XLA inserts the reductions.
+  batch is one global array and XLA inserts the reductions. With `grad_accum_steps` > 1 the
+  gradient is accumulated over that many micro-batches (research/microbatch.py).
   """
   dropout_key, task_key = jax.random.split(dropout_rng(state.rng, state.step, axis_name))
+  if grad_accum_steps > 1:
+    grads, sums, batch_stats = microbatch.accumulate(
+        functools.partial(_summed_loss_gradients, state, task=task, loss_fn=loss_fn),
+        state.params, state.batch_stats, batch, grad_accum_steps, dropout_key, axis_name)
+    return _update(state, grads, sums, batch_stats)
   inputs, targets = task.prepare(batch, task_key)
 
   def objective(params):
@@ -95,12 +102,42 @@ def train_step(state: experiment.TrainState, batch: dict, *, task: tasks.Task,
   if axis_name is not None:
     grads = jax.lax.pmean(grads, axis_name)
     sums = jax.lax.psum(sums, axis_name)
+  return _update(state, grads, sums, batch_stats)
+
+
+def _update(state: experiment.TrainState, grads, sums: dict, batch_stats
+            ) -> tuple[experiment.TrainState, dict]:
+  """Applies the (averaged) gradients; adds the gradient norm to the metric sums."""
   # The norm of the (averaged) gradient; a (value, 1) pair so windows average it per step.
   sums['grad_norm'] = (optax.tree.norm(grads), jax.numpy.float32(1.0))
   state = state.apply_gradients(grads=grads)
   if batch_stats is not None:
     state = state.replace(batch_stats=batch_stats)
   return state, sums
+
+
+def _summed_loss_gradients(state: experiment.TrainState, params, batch_stats, batch: dict,
+                           rng: jax.Array, *, task: tasks.Task, loss_fn: Callable):
+  """Gradients of one micro-batch's summed weighted loss, its metric sums and BatchNorm
+  statistics (the micro-batch's own task key and dropout key both derive from `rng`)."""
+  dropout_key, task_key = jax.random.split(rng)
+  inputs, targets = task.prepare(batch, task_key)
+  micro_state = state.replace(batch_stats=batch_stats)
+
+  def objective(params):
+    logits, new_stats = _apply(micro_state, params, inputs, train=True, rng=dropout_key)
+    _, sums = task.loss_and_sums(loss_fn, logits, targets)
+    return sums['loss'][0], (sums, new_stats)
+
+  grads, (sums, new_stats) = jax.grad(objective, has_aux=True)(params)
+  return grads, sums, batch_stats if new_stats is None else new_stats
+
+
+def train_steps(state: experiment.TrainState, batches: dict, **step_kwargs
+                ) -> tuple[experiment.TrainState, dict]:
+  """`train_step` over a stack of k batches ([k, batch, ...]) with `lax.scan`: k steps in one
+  dispatch (`config.steps_per_dispatch`); the metric sums come back stacked, one row per step."""
+  return jax.lax.scan(lambda s, b: train_step(s, b, **step_kwargs), state, batches)
 
 
 def eval_step(state: experiment.TrainState, batch: dict, *, task: tasks.Task,
@@ -122,11 +159,21 @@ class Steps:
   def __init__(self, exp: experiment.Experiment):
     self.exp = exp
     kwargs = dict(task=exp.task, loss_fn=exp.loss_fn, axis_name=exp.devices.axis_name)
-    self.train = exp.devices.compile(functools.partial(train_step, **kwargs))
+    accum = dict(grad_accum_steps=exp.config.get('grad_accum_steps', 1))
+    self.per_dispatch = exp.config.get('steps_per_dispatch', 1)
+    step = train_steps if self.per_dispatch > 1 else train_step
+    self.train = exp.devices.compile(functools.partial(step, **kwargs, **accum))
+    self._one_step = functools.partial(train_step, **kwargs, **accum)  # What FLOPs count.
     self.eval = exp.devices.compile(functools.partial(eval_step, **kwargs), donate_state=False)
     new_tokens = exp.info.input_shape[0] - 1  # Compiled once, used for every split.
     self._answers = jax.jit(lambda params, tokens, lengths: generate.answer_exact_match(
         generate.generate(exp.model, params, tokens, lengths, new_tokens), tokens, lengths))
+
+  def flops_per_step(self, state: experiment.TrainState, host_batch: dict) -> float | None:
+    """XLA's count of the FLOPs of one training step on the global batch (research/flops.py)."""
+    return flops.train_step_flops(self._one_step, state, host_batch,
+                                  axis_name=self.exp.devices.axis_name,
+                                  stacked=self.per_dispatch > 1)
 
   def evaluate(self, state: experiment.TrainState, split: str) -> dict:
     """Loss and accuracy over every example of `split`, each counted once."""
@@ -195,7 +242,8 @@ def _run(exp: experiment.Experiment, run_dir: workdir_lib.Workdir) -> dict:
   train_iter = data.train_iterator(cfg.dataset, exp.process_batch_size, cfg.seed,
                                    jax.process_index(), jax.process_count())
   if start is not None:
-    start, saved = ckpt.restore_newest_good(experiment.state_to_save(state), train_iter)
+    start, saved = ckpt.restore_newest_good(
+        experiment.state_to_save(exp.devices.restore_target(state)), train_iter)
     state = experiment.state_from_saved(state, saved)
     dropped = writer.truncate_after(start)
     log.info('resumed from step %d (%d metric rows after it dropped)', start, dropped)
@@ -209,15 +257,19 @@ def _run(exp: experiment.Experiment, run_dir: workdir_lib.Workdir) -> dict:
 
   steps = Steps(exp)
   devices = exp.devices
-  state = devices.replicate(state)
+  state = devices.place_state(state)
+  per_dispatch = steps.per_dispatch  # Steps run k at a time; every interval is a multiple of k.
+  flops_per_step = None
   timer, window, compile_seconds, last_validation = metrics.Stopwatch(), [], None, None
   wall_start, last_step, skipped = time.time(), start, 0
   profiler = profiling.StepTrace(profiling.steps_to_trace(cfg), run_dir.path / 'profile',
                                  cfg.get('steps_per_dispatch', 1))
   with preemption.stop_on_signals() as stop_request, progress, profiler:
-    for step in range(start + 1, (cfg.total_steps if not stop else start) + 1):
+    for step in range(start + per_dispatch, (cfg.total_steps if not stop else start) + 1,
+                      per_dispatch):
       profiler.before_step(step, state)
-      batch = devices.shard_batch(next(train_iter))
+      host_batch = dispatch.next_batches(train_iter, per_dispatch)
+      batch = devices.shard_batch(host_batch, stacked=per_dispatch > 1)
       first = compile_seconds is None
       tic = time.perf_counter()
       state, sums = steps.train(state, batch)
@@ -228,6 +280,7 @@ def _run(exp: experiment.Experiment, run_dir: workdir_lib.Workdir) -> dict:
         jax.block_until_ready(sums)
       if first:
         compile_seconds = time.perf_counter() - tic  # Compilation plus one step: not throughput.
+        flops_per_step = steps.flops_per_step(state, host_batch)
         timer.start()
 
       preempted = stop_request.signum  # Read once: a signal may arrive at any moment.
@@ -237,10 +290,12 @@ def _run(exp: experiment.Experiment, run_dir: workdir_lib.Workdir) -> dict:
         jax.block_until_ready(state)
         timer.stop()
         # The window also closes at every checkpoint, so a resumed run logs the same rows.
-        row, bad = window_row(exp.task, jax.device_get(devices.metrics_to_host(window)))
+        host_window = dispatch.per_step(jax.device_get(devices.metrics_to_host(window)),
+                                        per_dispatch)
+        row, bad = window_row(exp.task, host_window)
         if bad is not None and not cfg.get('skip_nonfinite', False):
           ckpt.wait()
-          raise nonfinite_error(step - len(window) + 1 + bad, ckpt)
+          raise nonfinite_error(step - len(host_window) + 1 + bad, ckpt)
         skipped += row.get('skipped_nonfinite', 0)
         writer.write(step, 'train', row)
         window = []
@@ -249,7 +304,7 @@ def _run(exp: experiment.Experiment, run_dir: workdir_lib.Workdir) -> dict:
           writer.write(step, 'validation', last_validation)
           stop = stopper.update(step, last_validation)
         if do_save or stop:
-          ckpt.save(step, devices.to_host(experiment.state_to_save(state)), train_iter)
+          ckpt.save(step, devices.for_checkpoint(experiment.state_to_save(state)), train_iter)
         if preempted:
           ckpt.wait()
           raise preemption.Preempted(step, preempted)
@@ -262,7 +317,7 @@ def _run(exp: experiment.Experiment, run_dir: workdir_lib.Workdir) -> dict:
   timer.stop()
   ckpt.wait()
 
-  timed_steps = last_step - start - 1  # The first step of a process includes compilation.
+  timed_steps = last_step - start - per_dispatch  # The first dispatch includes compilation.
   final = {'train': steps.evaluate(state, 'train'),
            'validation': last_validation or steps.evaluate(state, 'validation'),
            'test': steps.evaluate(state, 'test')}
@@ -277,16 +332,19 @@ def _run(exp: experiment.Experiment, run_dir: workdir_lib.Workdir) -> dict:
       cfg, final, last_step=last_step, start=start, timed_steps=timed_steps,
       timed_seconds=timer.seconds, compile_seconds=compile_seconds, wall_start=wall_start,
       skipped=skipped,
-      early_stopping={**stopper.state(), 'stopped': stop} if stopper.patience else None)
+      early_stopping={**stopper.state(), 'stopped': stop} if stopper.patience else None,
+      flops_per_step=flops_per_step, devices=devices)
   return run_dir.write_summary(summary, devices)
 
 
 def run_summary(cfg: ml_collections.ConfigDict, final: dict, *, last_step: int,
                 start: int, timed_steps: int, timed_seconds: float,
                 compile_seconds: float | None, wall_start: float, skipped: int,
-                early_stopping: dict | None) -> dict:
+                early_stopping: dict | None, flops_per_step: float | None = None,
+                devices=None) -> dict:
   """The fields of summary.json (`Workdir.write_summary` adds devices and versions); shared
-  with research/vectorized.py, so that a vectorized member's summary has the same keys."""
+  with research/vectorized.py, so that a vectorized member's summary has the same keys.
+  `devices` (the run's DataParallel) gives the peak FLOP/s for `mfu`."""
   rate = timed_steps / timed_seconds if timed_steps > 0 else None
   return {
       'steps': last_step,
@@ -297,6 +355,9 @@ def run_summary(cfg: ml_collections.ConfigDict, final: dict, *, last_step: int,
       'steps_per_second': rate,
       'examples_per_second': rate * cfg.batch_size if rate is not None else None,
       'compile_seconds': compile_seconds,
+      'flops_per_step': flops_per_step,
+      'mfu': flops.mfu(flops_per_step, rate, flops.peak_flops(
+          devices.devices, cfg.get('dtype', 'float32')) if devices is not None else None),
       'wall_seconds': time.time() - wall_start,
       'resumed_from_step': start or None,
       'skipped_nonfinite_steps': skipped if cfg.get('skip_nonfinite', False) else None,

@@ -47,6 +47,7 @@ class Model(nn.Module):
   head: str = 'mlm'
   pool: str = 'mean'
   tie_embeddings: bool = True
+  remat: str = transformer.DEFAULTS['remat']  # Activation checkpointing per block (remat.py).
   dtype: Any = jnp.float32
 
   @nn.compact
@@ -54,7 +55,7 @@ class Model(nn.Module):
     embed = transformer.Embedding(self.vocab_size, self.hidden_size, self.max_len,
                                   self.dropout_rate, self.dtype, name='embed')
     x = transformer.Stack(self.num_layers, self.hidden_size, self.num_heads, self.mlp_dim,
-                          self.dropout_rate, self.dtype, name='encoder')(
+                          self.dropout_rate, self.dtype, self.remat, name='encoder')(
                               embed(tokens, train), transformer.padding_mask(tokens), train)
     if self.head == 'mlm':
       return self._mlm(embed, x).astype(jnp.float32)

@@ -34,6 +34,7 @@ class Model(nn.Module):
   dropout_rate: float = transformer.DEFAULTS['dropout_rate']
   max_len: int = 128
   tie_embeddings: bool = True
+  remat: str = transformer.DEFAULTS['remat']  # Activation checkpointing per block (remat.py).
   dtype: Any = jnp.float32
 
   @nn.compact
@@ -41,7 +42,7 @@ class Model(nn.Module):
     embed = transformer.Embedding(self.vocab_size, self.hidden_size, self.max_len,
                                   self.dropout_rate, self.dtype, name='embed')
     x = transformer.Stack(self.num_layers, self.hidden_size, self.num_heads, self.mlp_dim,
-                          self.dropout_rate, self.dtype, name='decoder')(
+                          self.dropout_rate, self.dtype, self.remat, name='decoder')(
                               embed(tokens, train), nn.make_causal_mask(tokens), train)
     if self.tie_embeddings:
       logits = embed.attend(x)

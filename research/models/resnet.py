@@ -24,7 +24,7 @@ import ml_collections
 from flax import linen as nn
 
 from research.errors import UserError, unknown
-from research.models import checks
+from research.models import checks, remat as remat_lib
 from research.models.context import Context
 
 # depth → (block kind, blocks per stage).
@@ -75,6 +75,7 @@ class Model(nn.Module):
   small_inputs: bool = True
   dtype: Any = jnp.float32
   bn_axis_name: str | None = None
+  remat: str = 'none'  # Activation checkpointing per residual block (models/remat.py).
 
   @nn.compact
   def __call__(self, inputs: jnp.ndarray, train: bool = False) -> jnp.ndarray:
@@ -90,11 +91,14 @@ class Model(nn.Module):
       x = nn.Conv(self.width, (7,) * nd, strides=(2,) * nd, use_bias=False, dtype=self.dtype)(x)
       x = nn.relu(norm()(x))
       x = nn.max_pool(x, (3,) * nd, strides=(2,) * nd, padding='SAME')
+    block_cls = remat_lib.wrap(_Block, self.remat, static_argnums=(2,))  # (self, x, train)
+    index = 0  # Explicit names keep parameter paths the same with and without remat.
     for stage, num_blocks in enumerate(self.stage_sizes):
       for block in range(num_blocks):
         strides = 2 if stage > 0 and block == 0 else 1
-        x = _Block(self.width * 2**stage, strides, self.bottleneck, self.dtype,
-                   self.bn_axis_name)(x, train)
+        x = block_cls(self.width * 2**stage, strides, self.bottleneck, self.dtype,
+                      self.bn_axis_name, name=f'_Block_{index}')(x, train)
+        index += 1
     x = x.mean(axis=tuple(range(1, 1 + nd)))
     return nn.Dense(self.num_outputs, dtype=self.dtype)(x).astype(jnp.float32)
 
@@ -106,6 +110,7 @@ def validate(cfg: ml_collections.ConfigDict) -> None:
   width = cfg.get('width', None)
   if width is not None:
     checks.positive_int('width', width)
+  remat_lib.validate(cfg.get('remat', 'none'))
   small = cfg.get('small_inputs', True)
   if not isinstance(small, bool):
     raise UserError(f"config.model.small_inputs must be true or false, got {small!r}")
@@ -119,4 +124,4 @@ def from_config(cfg: ml_collections.ConfigDict, ctx: Context) -> Model:
   return Model(num_outputs=ctx.num_outputs, stage_sizes=stage_sizes,
                bottleneck=kind == 'bottleneck', width=width,
                small_inputs=cfg.get('small_inputs', True), dtype=ctx.dtype,
-               bn_axis_name=ctx.axis_name)
+               bn_axis_name=ctx.axis_name, remat=cfg.get('remat', 'none'))

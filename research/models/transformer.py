@@ -18,7 +18,7 @@ from flax import linen as nn
 
 from research import tokens as tokens_lib
 from research.errors import UserError
-from research.models import checks
+from research.models import checks, remat as remat_lib
 from research.models.context import Context
 
 # GPT-2 and BERT both initialise embeddings with N(0, 0.02²). With tied output embeddings this
@@ -26,7 +26,7 @@ from research.models.context import Context
 EMBED_INIT = nn.initializers.normal(stddev=0.02)
 
 # Defaults of the config fields every Transformer family reads (mlp_dim defaults to 4·hidden).
-DEFAULTS = dict(num_layers=2, hidden_size=128, num_heads=4, dropout_rate=0.0)
+DEFAULTS = dict(num_layers=2, hidden_size=128, num_heads=4, dropout_rate=0.0, remat='none')
 
 
 class Embedding(nn.Module):
@@ -85,18 +85,21 @@ class Block(nn.Module):
 
 
 class Stack(nn.Module):
-  """`num_layers` blocks sharing one attention mask, then the final LayerNorm."""
+  """`num_layers` blocks sharing one attention mask, then the final LayerNorm; each block is
+  rematerialized under policy `remat` (models/remat.py)."""
   num_layers: int
   hidden_size: int
   num_heads: int
   mlp_dim: int
   dropout_rate: float = 0.0
   dtype: Any = jnp.float32
+  remat: str = 'none'
 
   @nn.compact
   def __call__(self, x: jnp.ndarray, mask: jnp.ndarray | None, train: bool = False):
+    block = remat_lib.wrap(Block, self.remat, static_argnums=(3,))  # (self, x, mask, train)
     for i in range(self.num_layers):
-      x = Block(self.hidden_size, self.num_heads, self.mlp_dim, self.dropout_rate, self.dtype,
+      x = block(self.hidden_size, self.num_heads, self.mlp_dim, self.dropout_rate, self.dtype,
                 name=f'block_{i}')(x, mask, train)
     return nn.LayerNorm(dtype=self.dtype, name='ln_final')(x)
 
@@ -134,6 +137,7 @@ def validate_common(cfg: ml_collections.ConfigDict) -> None:
     _check_int(cfg, 'max_len', None)
   _check_int(cfg, 'vocab_size', tokens_lib.VOCAB_SIZE, minimum=2)
   checks.dropout_rate(field(cfg, 'dropout_rate', DEFAULTS['dropout_rate']))
+  remat_lib.validate(field(cfg, 'remat', DEFAULTS['remat']))
   tie = field(cfg, 'tie_embeddings', True)
   if not isinstance(tie, bool):
     raise UserError(f"config.model.tie_embeddings must be true or false, got {tie!r}")
@@ -159,4 +163,5 @@ def common_fields(cfg: ml_collections.ConfigDict, ctx: Context) -> dict:
       dropout_rate=float(field(cfg, 'dropout_rate', DEFAULTS['dropout_rate'])),
       max_len=max_len,
       tie_embeddings=field(cfg, 'tie_embeddings', True),
+      remat=field(cfg, 'remat', DEFAULTS['remat']),
       dtype=ctx.dtype)

@@ -1,6 +1,8 @@
 """Speed accounting: several steps per dispatch equal one at a time; FLOPs by XLA and by formula
 agree; MFU and FLOPs land in summary.json; the peak table."""
+import importlib.util
 import json
+import math
 
 import jax
 import numpy as np
@@ -9,6 +11,7 @@ import pytest
 import research
 from research import config as config_lib
 from research import experiment, flops, train
+from conftest import ROOT
 from research.errors import UserError
 from test_sharding import TINY
 
@@ -83,3 +86,14 @@ def test_peak_table_and_mfu():
   assert flops.mfu(None, 100.0, 1e12) is None
   assert flops.measured_cpu_peak() > 1e8  # Measured once, then cached.
   assert flops.measured_cpu_peak() is flops.measured_cpu_peak()
+
+
+def test_the_gpu_smoke_benchmark_runs_tiny_on_cpu(capsys):
+  spec = importlib.util.spec_from_file_location('gpu_smoke', ROOT / 'benchmarks' / 'gpu_smoke.py')
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  rows = module.main(['--preset', 'tiny', '--steps', '3', '--dtypes', 'bfloat16',
+                      '--sharding', 'fsdp'])
+  assert rows[0]['loss'] < math.log(256) and rows[0]['steps_per_second'] > 0
+  assert 0 < rows[0]['mfu'] < 1 and rows[0]['tflops'] > 0
+  assert '| bfloat16 |' in capsys.readouterr().out

@@ -6,8 +6,16 @@ Commands:
 
 Adam 1e-2, batch 100, 6,000 steps, as in the paper (which reports 91%, and 57% shuffled).
 5,110 parameters (PyTorch's nn.GRU has 24 redundant biases more: 5,134).
-Expected (measured): test accuracy 0.902 (validation 0.903, train 0.997), seed 0; the paper reports 91%.
-Runtime: ~48 s (6,000 steps at ~220 steps/s) on 2 CPU cores, measured while the machine was shared.
+
+`model.weight_init='pytorch'`: the GRU starts from PyTorch's nn.GRU initialization, U(-1/sqrt(6),
+1/sqrt(6)) for every weight and bias, as the paper's model did. With flax's initializers (input
+weights of standard deviation 1) one seed in five failed to fit the training set and the mean test
+accuracy over 5 seeds was 87.1 ± 4.8 (validation 86.8 ± 4.5); with PyTorch's it is 90.4 ± 0.5
+(validation 89.0 ± 0.7). Chosen on validation accuracy before looking at test, by the rule written
+in experiments/mnist1d_gru_init.py (results in experiments/results/mnist1d_gru_init/).
+Expected (measured, seed 0): test accuracy 0.899 (validation 0.897, train 1.00); shuffled 0.518.
+Runtime: ~48 s alone (6,000 steps at ~220 steps/s) on 2 CPU cores; 150 s while the machine was
+shared with other work.
 """
 import ml_collections
 
@@ -18,7 +26,7 @@ def get_config(arg=None):
   config.dataset.name = config_lib.mnist1d_variant(arg, 'mnist1d_gru')
   config.model = ml_collections.ConfigDict(dict(
       name='gru', hidden_size=6, bidirectional=True, num_layers=1, readout='all',
-      dropout_rate=0.0, weight_init='flax'))
+      dropout_rate=0.0, weight_init='pytorch'))
   config.optimizer.name = 'adam'
   config.optimizer.learning_rate = 1e-2
   config.batch_size = 100

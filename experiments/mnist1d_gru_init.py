@@ -9,7 +9,10 @@ flax's GRUCell starts from LeCun-normal input weights (standard deviation 1 for 
 step), orthogonal recurrent weights and zero biases. Everything else is configs/mnist1d_gru.py.
 Decision rule, fixed before running: adopt `model.weight_init='pytorch'` in configs/mnist1d_gru.py
 if its mean *validation* accuracy is higher on both variants (test accuracy is shown, not used).
-Expected and runtime: see experiments/results/mnist1d_gru_init/README.md (measured).
+Expected (measured, percent, 5 seeds): validation 86.8 ± 4.5 (flax) against 89.0 ± 0.7 (pytorch)
+on the regular variant, 51.5 ± 2.5 against 52.7 ± 1.9 shuffled; so the config uses 'pytorch'.
+Runtime: 368 s with --jobs 2 (4 vectorized groups of 5 seeds) on 2 CPU cores shared with other
+work. Table and reading: experiments/results/mnist1d_gru_init/README.md.
 """
 from research.sweep import Metric, Sweep, axis, product
 

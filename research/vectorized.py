@@ -30,7 +30,8 @@ import jax
 import ml_collections
 import numpy as np
 
-from research import checkpoint, data, experiment, metrics, optim, preemption, train
+from research import checkpoint, data, experiment, flops, metrics, optim, preemption, train
+from research import progress as progress_lib
 from research import workdir as workdir_lib
 from research.errors import UserError
 
@@ -58,7 +59,8 @@ def vectorizable(configs: list[ml_collections.ConfigDict]) -> str | None:
 
   They may differ only in `seed`, `optimizer.learning_rate` and `optimizer.weight_decay`, must run
   on one device in one process (`num_devices` 1, or None on a host with one device), and must
-  not use early stopping (members would stop at different steps).
+  not use early stopping (members would stop at different steps) or gradient accumulation.
+  `steps_per_dispatch` is ignored: the group dispatches one (vmapped) step at a time.
   """
   if not configs:
     return 'are none: nothing to train'
@@ -76,6 +78,8 @@ def vectorizable(configs: list[ml_collections.ConfigDict]) -> str | None:
   stopping = first.get('early_stopping')
   if stopping is not None and stopping.get('patience', 0) > 0:
     return 'use early stopping (members would stop at different steps)'
+  if first.get('grad_accum_steps', 1) > 1:
+    return 'use gradient accumulation (grad_accum_steps > 1), which vectorized runs do not'
   return None
 
 
@@ -108,6 +112,12 @@ class _Group:
     new, sums = train.train_step(state.replace(tx=tx), batch, task=self.exp.task,
                                  loss_fn=self.exp.loss_fn)
     return new.replace(tx=state.tx), sums
+
+  def member_flops(self, state: experiment.TrainState, batch: dict) -> float | None:
+    """XLA's FLOPs of one member's step: the vmapped step's, divided by the members."""
+    hyper = self.hyper
+    group = flops.step_flops(lambda s, b: jax.vmap(self._member_step)(s, b, hyper), state, batch)
+    return group / len(self.members) if group else None
 
   def init_state(self) -> experiment.TrainState:
     """The members' fresh states stacked: each initialized from its own seed, as a run would."""
@@ -190,12 +200,16 @@ def _run(group: _Group, group_dir: workdir_lib.Workdir, run_dirs: list,
     if start is not None:
       run_dir.check_resumable(member.config)
     run_dir.write_config(member.config)
+    run_dir.write_source(None)
   summaries = [run_dir.summary() for run_dir in run_dirs]
   if (start or 0) >= cfg.total_steps and all(s is not None for s in summaries):
     log.info('group %s already finished at step %d; nothing to do', group_dir.path, start)
     ckpt.close()
     return summaries
   writers = [run_dir.metric_writer(m.config) for run_dir, m in zip(run_dirs, group.members)]
+  # One progress display for the group, showing the first member's loss and validation metric.
+  progress = progress_lib.Progress.from_config(cfg)
+  writers[0] = metrics.MultiWriter([writers[0], progress])
 
   state, streams = group.init_state(), group.streams()
   if start is not None:
@@ -209,18 +223,21 @@ def _run(group: _Group, group_dir: workdir_lib.Workdir, run_dirs: list,
   end = cfg.total_steps if max_steps is None else min(max_steps, cfg.total_steps)
   hyper = jax.device_put(group.hyper)
   timer, window, compile_seconds, last_validation = metrics.Stopwatch(), [], None, None
+  flops_per_step = None
   wall_start, last_step, skipped = time.time(), start, [0] * k_members
-  with preemption.stop_on_signals() as stop_request:
+  with preemption.stop_on_signals() as stop_request, progress:
     for step in range(start + 1, end + 1):
       batch = group.next_batch(streams)
       first = compile_seconds is None
       tic = time.perf_counter()
       state, sums = group.train(state, batch, hyper)
+      progress.update(step)
       window.append(sums)
       last_step = step
       if first:
         jax.block_until_ready(sums)
         compile_seconds = time.perf_counter() - tic  # Compilation plus one step.
+        flops_per_step = group.member_flops(state, batch)
         timer.start()
 
       preempted = stop_request.signum
@@ -270,11 +287,13 @@ def _run(group: _Group, group_dir: workdir_lib.Workdir, run_dirs: list,
     own.close()
     writer.write(last_step, 'test', final['test'])
     writer.close()
-    # Throughput is the group's: each member advanced `steps_per_second` steps per second.
+    # Throughput is the group's: each member advanced `steps_per_second` steps per second,
+    # and its `mfu` is its share of the device (the group's is `vectorized` times it).
     summary = train.run_summary(
         cfg, final, last_step=last_step, start=start, timed_steps=timed_steps,
         timed_seconds=timer.seconds, compile_seconds=compile_seconds, wall_start=wall_start,
-        skipped=skipped[k], early_stopping=None)
+        skipped=skipped[k], early_stopping=None, flops_per_step=flops_per_step,
+        devices=group.exp.devices)
     summary.update(vectorized=k_members, vectorized_group=str(group_dir.path))
     out.append(run_dir.write_summary(summary, group.exp.devices))
   ckpt.close()

@@ -14,6 +14,8 @@ Expected (measured, seed 0, 200 steps, 8 fake CPU devices): validation loss 1.66
 at step 200 — the same curve as gpt_addition's. Runtime ~3 min on 2 loaded CPU cores (fake devices
 only check correctness: on CPU sharding costs time, it never saves any).
 """
+import pathlib
+
 import ml_collections
 
 from research import config as config_lib
@@ -31,24 +33,11 @@ def get_config(arg=None):
   options = config_lib.parse_arg(arg, mesh='fsdp_tensor')
   if options.mesh not in MESHES:
     raise UserError(f"gpt_fsdp: mesh={options.mesh!r} is not one of {', '.join(MESHES)}")
-  config = config_lib.base()
-  config.task = 'language_model'
-  config.dataset.name = 'addition/lm'
-  config.model = ml_collections.ConfigDict(dict(
-      name='gpt', num_layers=2, hidden_size=128, num_heads=4, mlp_dim=512, dropout_rate=0.0,
-      tie_embeddings=True, remat='none'))
-  config.optimizer.name = 'adamw'
-  config.optimizer.learning_rate = 1e-3
-  config.optimizer.weight_decay = 0.01
-  config.optimizer.schedule = 'warmup_cosine'
-  config.optimizer.warmup_steps = 200
-  config.optimizer.grad_clip_norm = 1.0
-  config.batch_size = 128
+  config = config_lib.load(str(pathlib.Path(__file__).with_name('gpt_addition.py')))
   config.eval_batch_size = 1000
   config.total_steps = 200
   config.eval_every = 100
   mesh, sharding = MESHES[options.mesh]
   config.mesh = ml_collections.ConfigDict(mesh)
   config.sharding = sharding
-  config.early_stopping.metric = 'answer_accuracy'
   return config

@@ -14,14 +14,21 @@ import optax
 from research.errors import UserError, unknown
 
 
+def _no_smoothing(label_smoothing) -> bool:
+  """True for a plain 0; a traced value (one per vmapped member, research/vectorized.py) always
+  takes the smoothing path, whose arithmetic gives the same loss at 0."""
+  return isinstance(label_smoothing, (int, float)) and not label_smoothing
+
+
 def _targets(logits: jnp.ndarray, labels: jnp.ndarray, label_smoothing: float) -> jnp.ndarray:
   one_hot = jax.nn.one_hot(labels, logits.shape[-1], dtype=logits.dtype)
-  return optax.smooth_labels(one_hot, label_smoothing) if label_smoothing else one_hot
+  return one_hot if _no_smoothing(label_smoothing) else optax.smooth_labels(
+      one_hot, label_smoothing)
 
 
 def cross_entropy(logits, labels, label_smoothing: float = 0.0) -> jnp.ndarray:
   """Softmax cross-entropy, −Σ_c y_c log softmax(logits)_c, with optionally smoothed y."""
-  if not label_smoothing:
+  if _no_smoothing(label_smoothing):
     return optax.softmax_cross_entropy_with_integer_labels(logits, labels)
   return optax.softmax_cross_entropy(logits, _targets(logits, labels, label_smoothing))
 

@@ -6,12 +6,19 @@ compiled program with `jax.vmap`.
 
 Every member keeps what a separate `research train` run would have: its own initialization and
 dropout keys (from its seed), its own data stream (a grain iterator seeded like a separate run's,
-its batches stacked along a leading member axis), and its own learning rate and weight decay
-(the optimizer is rebuilt inside the vmapped step from the member's values, so schedules,
-clipping and L2 are the same code as a separate run's). The pure `train.train_step` and
+its batches stacked along a leading member axis), its own learning rate and weight decay (the
+optimizer is rebuilt inside the vmapped step from the member's values, so schedules, clipping
+and L2 are the same code as a separate run's) and its own label smoothing. The pure `train.train_step` and
 `train.eval_step` are vmapped over the stacked train state; evaluation runs all members on the
 same eval batches. Results equal K separate runs up to float rounding: XLA compiles the batched
-program differently (fused, reordered reductions), so they agree to ~1e-6, not bit for bit.
+program differently (fused, reordered reductions), so they agree to ~1e-6, not bit for bit. Like
+any change of summation order (1 vs 8 devices, say), that rounding can grow over a long run at a
+high learning rate: MNIST-1D's MLP at Adam 1e-2 agrees to 7 digits for ~200 steps, then drifts
+into a different but equally valid run of the same seed (benchmarks/README.md).
+
+Speed: one group pays the fixed costs of a run (compiling, evaluating, checkpointing) once, and
+vmap turns K small matmuls into one batched one; on CPU a vmapped convolution (a grouped
+convolution over the members) is slower than K plain ones (benchmarks/vectorized_seeds.py).
 
 Each member's workdir gets the normal contract (config.json, metrics.jsonl with the same rows,
 summary.json with the same keys plus `vectorized`, and a final Orbax checkpoint in the single-run
@@ -30,16 +37,18 @@ import jax
 import ml_collections
 import numpy as np
 
-from research import checkpoint, data, experiment, flops, metrics, optim, preemption, train
+from research import checkpoint, data, experiment, flops, losses, metrics, optim, preemption
+from research import train
 from research import progress as progress_lib
 from research import workdir as workdir_lib
 from research.errors import UserError
 
 log = logging.getLogger('research')
 
-# Config keys that may differ between members; `HYPERPARAMETERS` are passed to the vmapped step.
-HYPERPARAMETERS = ('learning_rate', 'weight_decay')
-VARYING = ('seed',) + tuple(f'optimizer.{name}' for name in HYPERPARAMETERS)
+# Config keys that may differ between members; the optimizer's are passed to every vmapped step,
+# label smoothing only when it differs (else every member uses the run's own loss function).
+OPTIMIZER_SCALARS = ('learning_rate', 'weight_decay')
+VARYING = ('seed', 'label_smoothing') + tuple(f'optimizer.{name}' for name in OPTIMIZER_SCALARS)
 GROUP_FILE = 'group.json'
 
 
@@ -57,9 +66,9 @@ def vectorizable(configs: list[ml_collections.ConfigDict]) -> str | None:
   """None when `configs` can be trained as one vmapped program; otherwise why not, as a short
   phrase to show after "these runs ..." (e.g. "differ in model.hidden_sizes").
 
-  They may differ only in `seed`, `optimizer.learning_rate` and `optimizer.weight_decay`, must run
-  on one device in one process (`num_devices` 1, or None on a host with one device), and must
-  not use early stopping (members would stop at different steps) or gradient accumulation.
+  They may differ only in `seed`, `optimizer.learning_rate`, `optimizer.weight_decay` and
+  `label_smoothing`, must run on one device in one process (`num_devices` 1, or None on a host
+  with one device), and must not use early stopping (members would stop at different steps) or gradient accumulation.
   `steps_per_dispatch` is ignored: the group dispatches one (vmapped) step at a time.
   """
   if not configs:
@@ -98,20 +107,33 @@ class _Group:
     # any member decays; decay 0 then adds 0 * params, which changes nothing).
     self.exp = members[int(np.argmax(decays))]
     self.hyper = {name: np.asarray([m.config.optimizer[name] for m in members], np.float32)
-                  for name in HYPERPARAMETERS}
+                  for name in OPTIMIZER_SCALARS}
+    smoothing = [m.config.get('label_smoothing', 0.0) for m in members]
+    if len(set(smoothing)) > 1:
+      self.hyper['label_smoothing'] = np.asarray(smoothing, np.float32)
     self.seeds = sorted({m.config.seed for m in members})
     self.stream_of = [self.seeds.index(m.config.seed) for m in members]
     self.train = jax.jit(jax.vmap(self._member_step), donate_argnums=0)
-    self.eval = jax.jit(jax.vmap(functools.partial(
-        train.eval_step, task=self.exp.task, loss_fn=self.exp.loss_fn), in_axes=(0, None)))
+    self.eval = jax.jit(jax.vmap(self._member_eval, in_axes=(0, None, 0)))
+
+  def _loss_fn(self, hyper: dict):
+    """The member's loss: the run's own, or with its traced label smoothing when that varies."""
+    if 'label_smoothing' not in hyper:
+      return self.exp.loss_fn
+    return functools.partial(losses.LOSSES[self.exp.config.loss],
+                             label_smoothing=hyper['label_smoothing'])
 
   def _member_step(self, state: experiment.TrainState, batch: dict, hyper: dict):
     """`train.train_step` with the member's own optimizer (traced learning rate and decay)."""
     cfg = self.exp.config
-    tx = optim.create(cfg.optimizer, cfg.total_steps, cfg.get('skip_nonfinite', False), **hyper)
+    tx = optim.create(cfg.optimizer, cfg.total_steps, cfg.get('skip_nonfinite', False),
+                      **{name: hyper[name] for name in OPTIMIZER_SCALARS})
     new, sums = train.train_step(state.replace(tx=tx), batch, task=self.exp.task,
-                                 loss_fn=self.exp.loss_fn)
+                                 loss_fn=self._loss_fn(hyper))
     return new.replace(tx=state.tx), sums
+
+  def _member_eval(self, state: experiment.TrainState, batch: dict, hyper: dict) -> dict:
+    return train.eval_step(state, batch, task=self.exp.task, loss_fn=self._loss_fn(hyper))
 
   def member_flops(self, state: experiment.TrainState, batch: dict) -> float | None:
     """XLA's FLOPs of one member's step: the vmapped step's, divided by the members."""
@@ -138,7 +160,7 @@ class _Group:
     """Every member's metrics over the whole of `split` (the same padded batches as a run)."""
     cfg, sums = self.exp.config, None
     for batch in data.eval_batches(cfg.dataset, split, self.exp.eval_batch_size):
-      sums = metrics.add_sums(sums, self.eval(state, batch))
+      sums = metrics.add_sums(sums, self.eval(state, batch, self.hyper))
     host = jax.device_get(sums)
     return [self.exp.task.summarize(_member(host, k)) for k in range(len(self.members))]
 

@@ -24,10 +24,12 @@ BASE = dict(total_steps=30, eval_every=10, checkpoint_every=30, log_every=5, num
             **{'model.hidden_sizes': (32,), 'model.dropout_rate': 0.3,
                'optimizer.schedule': 'warmup_cosine', 'optimizer.warmup_steps': 5})
 SEEDS = [dict(seed=s) for s in (0, 1, 2)]
-# One seed (one shared data stream), three learning rates and weight decays, one without decay
-# (its optimizer then differs in structure from the others'). The first is SEEDS[0].
-HYPER = [{'seed': 0, 'optimizer.learning_rate': lr, 'optimizer.weight_decay': wd}
-         for lr, wd in ((1e-3, 0.0), (3e-3, 1e-4), (1e-2, 1e-3))]
+# One seed (one shared data stream), three learning rates, weight decays and label smoothings;
+# one member without decay (its optimizer then differs in structure from the others') and
+# without smoothing (a traced 0 takes the smoothing path). The first is SEEDS[0].
+HYPER = [{'seed': 0, 'optimizer.learning_rate': lr, 'optimizer.weight_decay': wd,
+          'label_smoothing': smoothing}
+         for lr, wd, smoothing in ((1e-3, 0.0, 0.0), (3e-3, 1e-4, 0.1), (1e-2, 1e-3, 0.2))]
 
 
 def _config(**overrides):

@@ -20,7 +20,7 @@ from research.errors import UserError
 
 RTOL, ATOL = 1e-5, 1e-6
 BASE = dict(total_steps=30, eval_every=10, checkpoint_every=30, log_every=5, num_devices=1,
-            batch_size=32, eval_batch_size=512,
+            batch_size=32, eval_batch_size=512, tensorboard=False, progress='none',
             **{'model.hidden_sizes': (32,), 'model.dropout_rate': 0.3,
                'optimizer.schedule': 'warmup_cosine', 'optimizer.warmup_steps': 5})
 SEEDS = [dict(seed=s) for s in (0, 1, 2)]

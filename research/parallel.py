@@ -11,9 +11,11 @@ and gets back metrics and a state it can checkpoint (`for_checkpoint`); a checkp
 one strategy, sharding or device count restores under another (`restore_target`).
 """
 import dataclasses
+import logging
 from typing import Any, Callable
 
 import jax
+import ml_collections
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
@@ -21,6 +23,7 @@ from research import sharding
 from research.errors import UserError
 
 AXIS = 'data'
+log = logging.getLogger('research')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -203,3 +206,23 @@ def create(mode: str, num_devices: int | None = None, mesh: dict | None = None,
                       "for config.mesh fsdp/tensor axes or config.sharding other than 'data'")
     return DataParallel(mode=mode, devices=devices)
   return DataParallel(mode=mode, devices=devices, mesh_sizes=tuple(sizes.items()), rules=rules)
+
+
+def fit_to_host(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """The config of a finished run, made to read back on this host (eval, load_run).
+
+  A run trained on 8 devices with a 2x2x2 mesh records that layout; evaluated on a laptop it
+  cannot be built. Then the copy uses every local device with plain data parallelism, which
+  restores the same parameters (checkpoints do not depend on the layout)."""
+  try:
+    create(config.parallel, config.get('num_devices'), config.get('mesh'),
+           sharding.rules_from_config(config))
+    return config
+  except UserError as e:
+    fitted = ml_collections.ConfigDict(config.to_dict())
+    fitted.num_devices = None
+    fitted.mesh = ml_collections.ConfigDict(dict(data=-1, fsdp=1, tensor=1))
+    fitted.sharding, fitted.sharding_rules = 'data', ()
+    log.info('the run\'s device layout does not fit this host (%s); reading it back with data '
+             'parallelism over %d device(s)', e, jax.local_device_count())
+    return fitted

@@ -12,7 +12,7 @@ import ml_collections
 import numpy as np
 from flax import linen as nn
 
-from research import checkpoint, config as config_lib, experiment, generate, train
+from research import checkpoint, config as config_lib, experiment, generate, parallel, train
 from research import tokens as tokens_lib
 from research.errors import UserError
 
@@ -30,7 +30,7 @@ def _open(workdir: str, step: int | None) -> tuple[experiment.Experiment, experi
   path = pathlib.Path(workdir)
   if not (path / 'config.json').is_file():
     raise UserError(f"{str(path)!r} is not a research workdir (no config.json)")
-  exp = experiment.build(config_lib.from_json_file(path / 'config.json'))
+  exp = experiment.build(parallel.fit_to_host(config_lib.from_json_file(path / 'config.json')))
   ckpt = checkpoint.Checkpointer(path, keep=exp.config.get('keep_checkpoints', 3))
   step = ckpt.latest_step() if step is None else step
   if step is None:

@@ -7,7 +7,7 @@ import pytest
 
 import research
 from research import config as config_lib
-from research import data, experiment, sharding, train
+from research import data, experiment, parallel, sharding, train
 from research.errors import UserError
 
 STEPS = 4
@@ -123,3 +123,13 @@ def test_user_rules_come_first_and_are_taken_exactly():
   state = exp.devices.place_state(exp.init_state())
   assert tuple(state.params['embed']['token']['embedding'].sharding.spec) == (None, None)
   assert 'fsdp' in tuple(state.params['embed']['position'].sharding.spec)
+
+
+def test_a_finished_run_whose_layout_does_not_fit_this_host_reads_back_data_parallel():
+  sixteen = _gpt('mesh.data=4', 'mesh.fsdp=4', 'mesh.tensor=1', "sharding='fsdp'")
+  fitted = parallel.fit_to_host(sixteen)
+  assert fitted.mesh.to_dict() == {'data': -1, 'fsdp': 1, 'tensor': 1}
+  assert fitted.sharding == 'data' and fitted.num_devices is None
+  assert experiment.build(fitted).devices.num_devices == 8
+  fits = _gpt()
+  assert parallel.fit_to_host(fits) is fits

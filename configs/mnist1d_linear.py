@@ -8,7 +8,8 @@ Commands:
 One Dense layer from the 40 inputs to the 10 classes (410 parameters), trained with the MLP's
 recipe (configs/mnist1d_mlp.py: Adam lr 1e-2, batch 100, 6,000 steps), as in the paper
 (Greydanus & Kobak report 32% test accuracy, shuffled or not).
-Expected (measured): see experiments/results/mnist1d_baselines/.
+Expected (measured): test accuracy 0.318 ± 0.012 over seeds 0-4 (seed 0: 0.300, validation 0.33,
+train 0.37); the same on :shuffled. Runtime: ~16-30 s on 2 CPU cores shared with other work.
 """
 import pathlib
 

@@ -10,7 +10,14 @@ Setup (configs/mnist1d_{linear,mlp,cnn,gru}.py, unchanged): the paper's recipe, 
 batch 100, 6,000 steps; 4,000 train / 1,000 test sequences, of which we hold out the last 10% of
 train (400) for validation, so every model trains on 3,600. Test accuracy is measured once, at
 the end; nothing is tuned on it.
-Expected and runtime: see experiments/results/mnist1d_baselines/README.md (measured).
+Expected (measured, test accuracy in percent, mean ± std over 5 seeds; paper in brackets):
+  regular:  logistic regression 31.8 ± 1.2 (32), MLP 66.7 ± 1.0 (68), CNN 91.8 ± 1.6 (94),
+            GRU 90.4 ± 0.5 (91)
+  shuffled: logistic regression 31.9 ± 1.3 (32), MLP 66.2 ± 0.6 (68), CNN 56.0 ± 1.6 (56),
+            GRU 50.8 ± 1.8 (57: the one model more than 3 points off; see the results README)
+Runtime: 400 s with --jobs 2 and vectorized seeds (8 child processes), 1,295 s with --jobs 2
+--no-vectorize (40), on 2 CPU cores shared with other work (upper bounds).
+Results: experiments/results/mnist1d_baselines/README.md.
 """
 from research.sweep import Metric, Sweep, axis, product
 

@@ -108,6 +108,12 @@ def _number(value: float | None, percent: bool) -> str:
   return f'{100 * value:.1f}' if percent else f'{value:.3f}'
 
 
+def _signed(value: float, percent: bool) -> str:
+  """'+1.0' / '-2.5'; a difference that rounds to zero is '+0.0', never '-0.0'."""
+  text = _number(abs(value), percent)
+  return ('-' if value < 0 and text.strip('0.') else '+') + text
+
+
 def _cell_text(table: Table, cell: Cell | None, metric: dict, pm: str) -> str:
   if cell is None or not cell.values.get(metric['name']):
     return MISSING
@@ -144,8 +150,7 @@ def _wide(table: Table, pm: str) -> tuple[list[str], list[list[str]]]:
           mean = mean_std(cell.values.get(metric['name'], []))[0] if cell else None
           line.append(_number(reference, metric['percent']))
           line.append(MISSING if reference is None or mean is None else
-                      f"{'+' if mean >= reference else '-'}"
-                      f"{_number(abs(mean - reference), metric['percent'])}")
+                      _signed(mean - reference, metric['percent']))
     body.append(line)
   return header, body
 

@@ -102,3 +102,9 @@ def test_report_cli_writes_tables_and_rejects_other_directories(tmp_path):
   empty.mkdir()
   result = run_cli('report', str(empty))
   assert result.returncode == 2 and 'neither a sweep directory' in result.stderr
+
+
+@pytest.mark.parametrize('value, percent, text', [
+    (-0.0004, True, '+0.0'), (-0.025, True, '-2.5'), (0.01, True, '+1.0'), (-0.002, False, '-0.002')])
+def test_differences_are_signed_and_never_minus_zero(value, percent, text):
+  assert sweep_report._signed(value, percent) == text

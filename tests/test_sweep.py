@@ -147,6 +147,9 @@ def test_rerun_completes_only_missing_runs_and_reports_failures(tmp_path):
     assert '/nonexistent/idx' in log.read_text()
   record = json.loads((sweep_dir / 'sweep.json').read_text())
   assert [r['name'] for r in record['runs']][:2] == [finished.name, half.name]
+  # `research report` on one run's workdir (no sweep.json) writes that run's report instead.
+  single = run_cli('report', str(finished))
+  assert single.returncode == 0 and f'wrote {finished}' in single.stdout, single.stderr[-2000:]
 
 
 @pytest.mark.slow

@@ -219,8 +219,7 @@ def _run(group: _Group, group_dir: workdir_lib.Workdir, run_dirs: list,
   start = ckpt.latest_step()
   _check_group_file(group_dir, run_dirs, start is not None)
   for run_dir, member in zip(run_dirs, group.members):
-    if start is not None:
-      run_dir.check_resumable(member.config)
+    run_dir.check_resumable(member.config)  # A member's workdir may hold an earlier run.
     run_dir.write_config(member.config)
     run_dir.write_source(None)
   summaries = [run_dir.summary() for run_dir in run_dirs]
@@ -237,10 +236,10 @@ def _run(group: _Group, group_dir: workdir_lib.Workdir, run_dirs: list,
   if start is not None:
     start, saved = ckpt.restore_newest_good(experiment.state_to_save(state), *streams)
     state = experiment.state_from_saved(state, saved)
-    for writer in writers:
-      writer.truncate_after(start)
     log.info('resumed the group of %d from step %d', k_members, start)
   start = start or 0
+  for writer in writers:  # Rows after the group's step (all, on a fresh start) are redone.
+    writer.truncate_after(start)
 
   end = cfg.total_steps if max_steps is None else min(max_steps, cfg.total_steps)
   hyper = jax.device_put(group.hyper)

@@ -114,6 +114,11 @@ def test_a_group_stopped_after_a_checkpoint_resumes_to_the_same_result(tmp_path,
                  research.load_run(str(resumed_dir)).params)
   # Finished: a third call trains nothing and returns the same summaries.
   assert _group(tmp_path, SEEDS)[1] == resumed
+  # Workdirs that hold another experiment's runs are refused, and left as they were.
+  other = [_config(**m, **{'model.hidden_sizes': (16,)}) for m in SEEDS]
+  with pytest.raises(UserError, match='different experiment'):
+    vectorized.train_vectorized(other, [str(w) for w in workdirs], str(tmp_path / 'other'))
+  assert research.load_run(str(workdirs[0])).config.model.hidden_sizes == (32,)
 
 
 def test_vectorizable_names_what_differs():

@@ -2,9 +2,10 @@
 
 Each run is the ordinary `python -m research train` on its own sub-directory `DIR/<run name>`
 (log in `DIR/<run name>/train.log`), so a run's workdir follows the normal contract and rerunning
-the sweep resumes it from its checkpoints; runs with a summary.json are skipped. Runs of one grid
-point that differ only in seed are trained as one vmapped program (`research.vectorized`) in one
-child, `python -m research.sweep_group`, when vectorizing is on and the configs allow it.
+the sweep resumes it from its checkpoints; runs with a summary.json are skipped. Runs that differ
+only in seed (the seeds of a grid point), or also in the scalar hyper-parameters that
+`research.vectorized` accepts (learning rate, weight decay, ...), are trained as one vmapped
+program in one child, `python -m research.sweep_group`, when vectorizing is on.
 
 Every config is loaded, overridden and validated before the first child starts, so a typo in the
 experiment file costs nothing. SIGTERM / SIGINT stop the children (they checkpoint) and the sweep
@@ -12,6 +13,7 @@ exits 128 + signal; rerunning resumes. A failing run does not stop the others: i
 the end with its log, and the exit code is 1.
 """
 import dataclasses
+import hashlib
 import importlib.util
 import json
 import pathlib
@@ -30,6 +32,7 @@ POLL_SECONDS = 0.2
 TERMINATE_GRACE_SECONDS = 300  # Children finish a step and write a checkpoint before exiting.
 GROUPS_DIR = 'groups'
 TIMING_FILE = 'sweep_log.jsonl'
+MAX_GROUP_RUNS = 32  # Runs trained as one vmapped program at most.
 
 
 @dataclasses.dataclass
@@ -45,7 +48,10 @@ class Task:
   def title(self) -> str:
     if len(self.runs) == 1:
       return self.runs[0].name
-    return f"{self.runs[0].group},seeds={'+'.join(str(r.seed) for r in self.runs)} (vectorized)"
+    points = list(dict.fromkeys(r.group for r in self.runs))
+    if len(points) == 1:
+      return f"{points[0]},seeds={'+'.join(str(r.seed) for r in self.runs)} (vectorized)"
+    return f"{len(self.runs)} runs of {len(points)} points: {'; '.join(points)} (vectorized)"
 
 
 def _train_command(run: sweep_lib.Run, run_dir: pathlib.Path) -> list[str]:
@@ -61,10 +67,38 @@ def _vectorized_module():
   return vectorized
 
 
+def _batches(groups: dict[str, list[sweep_lib.Run]], configs: dict, vectorized
+             ) -> list[list[sweep_lib.Run]]:
+  """Greedily joins grid points whose runs research.vectorized accepts together (points that
+  differ only in scalar hyper-parameters such as the learning rate), up to MAX_GROUP_RUNS runs."""
+  batches: list[list[sweep_lib.Run]] = []
+  for members in groups.values():
+    for batch in batches if vectorized is not None else ():
+      joined = batch + members
+      if (len(joined) <= MAX_GROUP_RUNS and
+          vectorized.vectorizable([configs[r.name] for r in joined]) is None):
+        batch.extend(members)
+        break
+    else:
+      batches.append(list(members))
+  return batches
+
+
+def _group_dir(workdir: pathlib.Path, runs: Sequence[sweep_lib.Run]) -> pathlib.Path:
+  """Where a vectorized task checkpoints: named by its members, so that a rerun with other
+  unfinished members does not resume a group of different shape."""
+  points = list(dict.fromkeys(r.group for r in runs))
+  if len(points) == 1:
+    return workdir / GROUPS_DIR / f"{points[0]},seeds={'+'.join(str(r.seed) for r in runs)}"
+  digest = hashlib.sha1('\n'.join(r.name for r in runs).encode()).hexdigest()[:8]
+  return workdir / GROUPS_DIR / f'{points[0]}+{len(points) - 1}-more-points,{digest}'
+
+
 def plan(runs: Sequence[sweep_lib.Run], configs: dict, workdir: pathlib.Path, vectorize: bool,
          say: Callable[[str], None]) -> tuple[list[Task], list[sweep_lib.Run]]:
-  """(tasks to start, runs already finished). Unfinished seeds of one point form one vectorized
-  task when `vectorize` and research.vectorized accepts their configs; else one task per run."""
+  """(tasks to start, runs already finished). With `vectorize`, the unfinished seeds of a grid
+  point, and of other points that differ only in scalar hyper-parameters, form one vectorized
+  task when research.vectorized accepts their configs; every other run is a task of its own."""
   done = [r for r in runs if (workdir / r.name / 'summary.json').exists()]
   pending = [r for r in runs if r not in done]
   groups: dict[str, list[sweep_lib.Run]] = {}
@@ -74,21 +108,20 @@ def plan(runs: Sequence[sweep_lib.Run], configs: dict, workdir: pathlib.Path, ve
   if vectorize and vectorized is None and any(len(g) > 1 for g in groups.values()):
     say('vectorized seeds unavailable (no research.vectorized): running each seed separately')
   tasks = []
-  for group, members in groups.items():
-    reason = 'one run' if len(members) == 1 else None
+  for batch in _batches(groups, configs, vectorized):
+    reason = 'one run' if len(batch) == 1 else None
     if reason is None and vectorized is not None:
-      reason = vectorized.vectorizable([configs[r.name] for r in members])
+      reason = vectorized.vectorizable([configs[r.name] for r in batch])
     if vectorized is not None and reason is None:
-      seeds = '+'.join(str(r.seed) for r in members)
-      group_dir = workdir / GROUPS_DIR / f'{group},seeds={seeds}'
+      group_dir = _group_dir(workdir, batch)
       command = [sys.executable, '-m', 'research.sweep_group', '--sweep-dir', str(workdir),
-                 '--group-dir', str(group_dir), *(r.name for r in members)]
-      tasks.append(Task(members, command, group_dir / 'train.log'))
+                 '--group-dir', str(group_dir), *(r.name for r in batch)]
+      tasks.append(Task(batch, command, group_dir / 'train.log'))
       continue
-    if vectorized is not None and len(members) > 1:
-      say(f'{group}: seeds run separately ({reason})')
+    if vectorized is not None and len(batch) > 1:
+      say(f'{batch[0].group}: seeds run separately ({reason})')
     tasks.extend(Task([r], _train_command(r, workdir / r.name), workdir / r.name / 'train.log')
-                 for r in members)
+                 for r in batch)
   return tasks, done
 
 

@@ -93,6 +93,13 @@ def test_dry_run_lists_every_run_and_runs_nothing(tmp_path):
   assert '--config.model.activation=tanh' in lines[4] and '--config.seed=1' in lines[4]
   assert lines[-1] == ('would start 2 task(s) (0 run(s) already finished): '
                        'act=relu,seeds=0+1 (vectorized); act=tanh,seeds=0+1 (vectorized)')
+  # Points that differ only in learning rate join one vmapped program.
+  experiment = _write_experiment(
+      tmp_path / 'lr.py', "axis('lr', [0.1, 0.01], key='optimizer.learning_rate')", seeds=2)
+  result = run_cli('sweep', experiment, '--workdir', str(tmp_path / 'sweep'), '--dry-run')
+  assert result.stdout.splitlines()[-1] == (
+      'would start 1 task(s) (0 run(s) already finished): '
+      '4 runs of 2 points: lr=0.1; lr=0.01 (vectorized)'), result.stdout
   assert not (tmp_path / 'sweep').exists()
 
 
@@ -153,16 +160,20 @@ def test_rerun_completes_only_missing_runs_and_reports_failures(tmp_path):
 
 
 @pytest.mark.slow
-def test_seeds_of_a_point_train_as_one_vectorized_child(tmp_path):
-  experiment = _write_experiment(tmp_path / 'exp.py', "axis('act', ['tanh'], key='model.activation')",
-                                 seeds=2)
+def test_seeds_and_learning_rates_train_as_one_vectorized_child(tmp_path):
+  experiment = _write_experiment(
+      tmp_path / 'exp.py', "axis('lr', [0.01, 0.001], key='optimizer.learning_rate')", seeds=2)
   sweep_dir = tmp_path / 'sweep'
   result = run_cli('sweep', experiment, '--workdir', str(sweep_dir))
   assert result.returncode == 0, (result.stdout, result.stderr[-2000:])
-  assert '[1/1] done act=tanh,seeds=0+1 (vectorized)' in result.stdout
-  for seed in (0, 1):
-    summary = json.loads((sweep_dir / f'act=tanh,seed={seed}' / 'summary.json').read_text())
-    assert summary['steps'] == 20
-  assert (sweep_dir / 'groups' / 'act=tanh,seeds=0+1' / 'train.log').is_file()
+  assert '[1/1] done 4 runs of 2 points: lr=0.01; lr=0.001 (vectorized)' in result.stdout
+  for lr in ('0.01', '0.001'):
+    for seed in (0, 1):
+      run_dir = sweep_dir / f'lr={lr},seed={seed}'
+      assert json.loads((run_dir / 'summary.json').read_text())['steps'] == 20
+      config = json.loads((run_dir / 'config.json').read_text())
+      assert (config['optimizer']['learning_rate'], config['seed']) == (float(lr), seed)
+  [group_dir] = (sweep_dir / 'groups').iterdir()
+  assert group_dir.name.startswith('lr=0.01+1-more-points,')
   rerun = run_cli('sweep', experiment, '--workdir', str(sweep_dir))
-  assert rerun.returncode == 0 and '2 already finished, 0 to start' in rerun.stdout
+  assert rerun.returncode == 0 and '4 already finished, 0 to start' in rerun.stdout

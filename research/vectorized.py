@@ -8,9 +8,9 @@ Every member keeps what a separate `research train` run would have: its own init
 dropout keys (from its seed), its own data stream (a grain iterator seeded like a separate run's,
 its batches stacked along a leading member axis), its own learning rate and weight decay (the
 optimizer is rebuilt inside the vmapped step from the member's values, so schedules, clipping
-and L2 are the same code as a separate run's) and its own label smoothing. The pure `train.train_step` and
-`train.eval_step` are vmapped over the stacked train state; evaluation runs all members on the
-same eval batches. Results equal K separate runs up to float rounding: XLA compiles the batched
+and L2 are the same code as a separate run's) and its own label smoothing. The pure
+`train.train_step` and `train.eval_step` are vmapped over the stacked train state; evaluation
+runs all members on the same eval batches. Results equal K separate runs up to float rounding: XLA compiles the batched
 program differently (fused, reordered reductions), so they agree to ~1e-6, not bit for bit. Like
 any change of summation order (1 vs 8 devices, say), that rounding can grow over a long run at a
 high learning rate: MNIST-1D's MLP at Adam 1e-2 agrees to 7 digits for ~200 steps, then drifts
@@ -67,9 +67,11 @@ def vectorizable(configs: list[ml_collections.ConfigDict]) -> str | None:
   phrase to show after "these runs ..." (e.g. "differ in model.hidden_sizes").
 
   They may differ only in `seed`, `optimizer.learning_rate`, `optimizer.weight_decay` and
-  `label_smoothing`, must run on one device in one process (`num_devices` 1, or None on a host
-  with one device), and must not use early stopping (members would stop at different steps) or gradient accumulation.
-  `steps_per_dispatch` is ignored: the group dispatches one (vmapped) step at a time.
+  `label_smoothing`; they must not ask for several devices (`num_devices` None or 1: a group
+  always runs on one device, the first) and must not use early stopping (members would stop at
+  different steps) or gradient accumulation. `steps_per_dispatch` is ignored: the group
+  dispatches one (vmapped) step at a time. Does not start JAX's backend, so that a parent process
+  (the sweep runner) can ask without taking an accelerator from its children.
   """
   if not configs:
     return 'are none: nothing to train'
@@ -80,10 +82,9 @@ def vectorizable(configs: list[ml_collections.ConfigDict]) -> str | None:
   if differ:
     return f"differ in {', '.join(differ)}"
   first = configs[0]
-  devices = first.get('num_devices') or jax.local_device_count()
-  if devices != 1 or jax.process_count() != 1:
-    return (f'run on {devices} devices in {jax.process_count()} process(es); vectorized runs use '
-            'one device (set num_devices=1)')
+  if first.get('num_devices') not in (None, 1):
+    return (f"ask for num_devices={first.num_devices}; a vectorized group runs on one device "
+            "(num_devices None or 1)")
   stopping = first.get('early_stopping')
   if stopping is not None and stopping.get('patience', 0) > 0:
     return 'use early stopping (members would stop at different steps)'
@@ -185,11 +186,13 @@ def train_vectorized(configs: list[ml_collections.ConfigDict], workdirs: list[st
   if reason is not None:
     raise UserError(f'these {len(configs)} runs cannot be trained as one vectorized group: they '
                     f'{reason}')
+  if jax.process_count() > 1:
+    raise UserError('a vectorized group runs in one process; start it without jax.distributed')
   paths = [str(pathlib.Path(w).absolute()) for w in workdirs]
   if len(paths) != len(configs) or len(set(paths)) != len(paths):
     raise UserError(f'train_vectorized needs one distinct workdir per config: got {len(paths)} '
                     f'workdirs ({len(set(paths))} distinct) for {len(configs)} configs')
-  members = [experiment.build(c) for c in configs]  # Validates each config, and resolves it.
+  members = [experiment.build(_on_one_device(c)) for c in configs]  # Validates and resolves.
   group = _Group(members)
   group_dir = workdir_lib.Workdir(group_dir)
   run_dirs = [workdir_lib.Workdir(p) for p in paths]
@@ -197,6 +200,13 @@ def train_vectorized(configs: list[ml_collections.ConfigDict], workdirs: list[st
     for directory in (group_dir, *run_dirs):
       locks.enter_context(directory.lock())
     return _run(group, group_dir, run_dirs, max_steps)
+
+
+def _on_one_device(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """A copy of `config` with num_devices=1 (its config.json then says where it ran)."""
+  config = config.copy_and_resolve_references()
+  config.num_devices = 1
+  return config
 
 
 def _check_group_file(group_dir: workdir_lib.Workdir, run_dirs: list, resuming: bool) -> None:

@@ -64,7 +64,8 @@ def _group(tmp_path, members, name='group', **kwargs):
 
 @pytest.fixture(scope='module')
 def seed_group(tmp_path_factory):
-  return _group(tmp_path_factory.mktemp('vectorized'), SEEDS)
+  """The SEEDS group, left to pick its devices: on this 8-device session it takes one."""
+  return _group(tmp_path_factory.mktemp('vectorized'), [dict(m, num_devices=None) for m in SEEDS])
 
 
 @pytest.fixture(scope='module')
@@ -89,6 +90,7 @@ def test_group_equals_separate_runs(tmp_path, seed_group, separate, members):
   for member, workdir, summary in zip(members, workdirs, summaries):
     alone, expected = separate(member)
     assert summary['vectorized'] == len(members) and summary['steps'] == 30
+    assert summary['devices']['count'] == 1
     assert set(summary) == set(expected) | {'vectorized', 'vectorized_group'}
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=RTOL, atol=ATOL),
                  expected['final'], summary['final'])
@@ -129,6 +131,7 @@ def test_vectorizable_names_what_differs():
   reason = vectorized.vectorizable([_config(), _config(batch_size=16, loss='mse')])
   assert reason == 'differ in batch_size, loss'
   assert 'one device' in vectorized.vectorizable([_config(num_devices=8)] * 2)
+  assert vectorized.vectorizable([_config(num_devices=None)] * 2) is None  # Runs on device 0.
   assert 'early stopping' in vectorized.vectorizable(
       [_config(**{'early_stopping.patience': 2})] * 2)
   assert vectorized.vectorizable([]) is not None

@@ -1,4 +1,5 @@
 """Sweeps: expansion of experiment files, dry runs, bad experiment files, and resuming a sweep."""
+import concurrent.futures
 import json
 import textwrap
 
@@ -131,13 +132,14 @@ def test_rerun_completes_only_missing_runs_and_reports_failures(tmp_path):
   sweep_dir = tmp_path / 'sweep'
   finished, half = sweep_dir / 'data=digits,seed=0', sweep_dir / 'data=digits,seed=1'
   # Make the state a killed sweep leaves: seed 0 done, seed 1 stopped at step 10 (checkpointed).
-  for run_dir, steps in ((finished, 20), (half, 10)):
-    seed = run_dir.name[-1]
-    result = run_cli('train', '--config', 'configs/default.py', '--workdir', str(run_dir),
-                     f'--config.total_steps={steps}', '--config.eval_every=10',
-                     '--config.model.hidden_sizes=(16,)', '--config.batch_size=32',
-                     f'--config.seed={seed}')
-    assert result.returncode == 0, result.stderr[-2000:]
+  def train(run_dir, steps):
+    return run_cli('train', '--config', 'configs/default.py', '--workdir', str(run_dir),
+                   f'--config.total_steps={steps}', '--config.eval_every=10',
+                   '--config.model.hidden_sizes=(16,)', '--config.batch_size=32',
+                   f'--config.seed={run_dir.name[-1]}')
+  with concurrent.futures.ThreadPoolExecutor(2) as pool:
+    for result in pool.map(train, (finished, half), (20, 10)):
+      assert result.returncode == 0, result.stderr[-2000:]
   (half / 'summary.json').unlink()
   before = {p.name: p.stat().st_mtime_ns for p in finished.iterdir() if p.is_file()}
 

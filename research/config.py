@@ -26,6 +26,7 @@ REQUIRED_KEYS = ('seed', 'dataset', 'model', 'loss', 'optimizer', 'batch_size', 
                  'total_steps', 'eval_every', 'checkpoint_every', 'parallel')
 PARALLEL_MODES = ('mesh', 'pmap')
 DTYPES = ('float32', 'bfloat16')
+VECTORIZE_MODES = ('vmap', 'unroll')
 
 
 def base() -> ml_collections.ConfigDict:
@@ -72,6 +73,10 @@ def base() -> ml_collections.ConfigDict:
   config.label_smoothing = 0.0
   # A NaN or Inf loss stops the run (keeping the last good checkpoint); True skips such steps.
   config.skip_nonfinite = False
+  # How a vectorized group (research/vectorized.py) runs its K members in one program: 'vmap'
+  # (batched; fastest for matmul models) or 'unroll' (K copies of a run's own step: bit-identical
+  # to separate runs, faster than vmap for convolutions on CPU, compiles K times longer).
+  config.vectorize_mode = 'vmap'
   # Stop when the validation `metric` has not improved by `min_delta` for `patience`
   # evaluations in a row (patience 0: never). `mode` 'auto' minimizes losses, maximizes the rest.
   config.early_stopping = ml_collections.ConfigDict(dict(
@@ -231,6 +236,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
   tasks.create(config)
   if config.get('dtype', 'float32') not in DTYPES:
     raise unknown('config.dtype', config.dtype, DTYPES)
+  if config.get('vectorize_mode', 'vmap') not in VECTORIZE_MODES:
+    raise unknown('config.vectorize_mode', config.vectorize_mode, VECTORIZE_MODES)
   stopping = config.get('early_stopping')
   if stopping is not None:
     _check(stopping.patience >= 0, f"config.early_stopping.patience must be >= 0, got "

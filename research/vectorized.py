@@ -19,6 +19,10 @@ into a different but equally valid run of the same seed (benchmarks/README.md).
 Speed: one group pays the fixed costs of a run (compiling, evaluating, checkpointing) once, and
 vmap turns K small matmuls into one batched one; on CPU a vmapped convolution (a grouped
 convolution over the members) is slower than K plain ones (benchmarks/vectorized_seeds.py).
+`config.vectorize_mode='unroll'` compiles K copies of a run's own step into one program
+instead: each member is then bit-identical to its separate run (except that a label smoothing
+that differs between members is traced), convolutions keep their fast kernels, and only the
+dispatches and fixed costs are shared; compiling takes about K times longer.
 
 Each member's workdir gets the normal contract (config.json, metrics.jsonl with the same rows,
 summary.json with the same keys plus `vectorized`, and a final Orbax checkpoint in the single-run
@@ -34,6 +38,7 @@ import pathlib
 import time
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
@@ -99,7 +104,7 @@ def _member(tree, k: int):
 
 
 class _Group:
-  """The compiled vmapped steps of a group, its data streams and its hyper-parameters."""
+  """The compiled steps of a group (vmapped or unrolled), its data streams and hyper-parameters."""
 
   def __init__(self, members: list[experiment.Experiment]):
     self.members = members
@@ -114,8 +119,21 @@ class _Group:
       self.hyper['label_smoothing'] = np.asarray(smoothing, np.float32)
     self.seeds = sorted({m.config.seed for m in members})
     self.stream_of = [self.seeds.index(m.config.seed) for m in members]
-    self.train = jax.jit(jax.vmap(self._member_step), donate_argnums=0)
-    self.eval = jax.jit(jax.vmap(self._member_eval, in_axes=(0, None, 0)))
+    self.mode = self.exp.config.get('vectorize_mode', 'vmap')
+    self.train = jax.jit(self._per_member(self._member_step, (0, 0, 0)), donate_argnums=0)
+    self.eval = jax.jit(self._per_member(self._member_eval, (0, None, 0)))
+
+  def _per_member(self, fn, in_axes: tuple):
+    """`fn` over the members (arguments with axis None are shared): `jax.vmap`, or with
+    vectorize_mode='unroll' K copies of `fn` on each member's slice, stacked, in one program."""
+    if self.mode == 'vmap':
+      return jax.vmap(fn, in_axes=in_axes)
+
+    def unrolled(*args):
+      outs = [fn(*[a if axis is None else _member(a, k) for a, axis in zip(args, in_axes)])
+              for k in range(len(self.members))]
+      return jax.tree.map(lambda *xs: jnp.stack(xs), *outs)
+    return unrolled
 
   def _loss_fn(self, hyper: dict):
     """The member's loss: the run's own, or with its traced label smoothing when that varies."""
@@ -137,9 +155,9 @@ class _Group:
     return train.eval_step(state, batch, task=self.exp.task, loss_fn=self._loss_fn(hyper))
 
   def member_flops(self, state: experiment.TrainState, batch: dict) -> float | None:
-    """XLA's FLOPs of one member's step: the vmapped step's, divided by the members."""
-    hyper = self.hyper
-    group = flops.step_flops(lambda s, b: jax.vmap(self._member_step)(s, b, hyper), state, batch)
+    """XLA's FLOPs of one member's step: the group step's, divided by the members."""
+    step, hyper = self._per_member(self._member_step, (0, 0, 0)), self.hyper
+    group = flops.step_flops(lambda s, b: step(s, b, hyper), state, batch)
     return group / len(self.members) if group else None
 
   def init_state(self) -> experiment.TrainState:

@@ -1,11 +1,12 @@
 """Vectorized groups (research/vectorized.py) equal separate runs, and resume like them.
 
-Tolerance: vmapped steps compile to a different XLA program than a single run's (batched
-matmuls, fused and reordered reductions), so parameters and metrics agree to float32 rounding,
-not bit for bit: rtol 1e-5 / atol 1e-6 on parameters after 30 Adam steps, the same on metrics.
-A group resumed from its own checkpoint runs the same program again, so that comparison is exact.
-Every run uses dropout (the dropout keys matter) and a warm-up cosine schedule (the per-member
-optimizer must follow it as a separate run does).
+Tolerance: vmapped steps (vectorize_mode='vmap', the HYPER group) compile to a different XLA
+program than a single run's (batched matmuls, fused and reordered reductions), so parameters and
+metrics agree to float32 rounding, not bit for bit: rtol 1e-5 / atol 1e-6 on parameters after 30
+Adam steps, the same on metrics. Unrolled groups (vectorize_mode='unroll', the SEEDS group) run
+each member with a separate run's own step, so they are compared exactly, and so is a group
+resumed from its own checkpoint. Every run uses dropout (the dropout keys matter) and a warm-up
+cosine schedule (the per-member optimizer must follow it as a separate run does).
 """
 import json
 
@@ -15,15 +16,15 @@ import pytest
 
 import research
 from research import config as config_lib
-from research import vectorized
+from research import experiment, vectorized
 from research.errors import UserError
 
-RTOL, ATOL = 1e-5, 1e-6
+VMAP_TOLERANCE, EXACT = dict(rtol=1e-5, atol=1e-6), dict(rtol=0, atol=0)
 BASE = dict(total_steps=30, eval_every=10, checkpoint_every=30, log_every=5, num_devices=1,
             batch_size=32, eval_batch_size=512, tensorboard=False, progress='none',
             **{'model.hidden_sizes': (32,), 'model.dropout_rate': 0.3,
                'optimizer.schedule': 'warmup_cosine', 'optimizer.warmup_steps': 5})
-SEEDS = [dict(seed=s) for s in (0, 1, 2)]
+SEEDS = [dict(seed=s, vectorize_mode='unroll') for s in (0, 1, 2)]
 # One seed (one shared data stream), three learning rates, weight decays and label smoothings;
 # one member without decay (its optimizer then differs in structure from the others') and
 # without smoothing (a traced 0 takes the smoothing path). The first is SEEDS[0].
@@ -42,16 +43,16 @@ def _rows(workdir):
   return [json.loads(line) for line in (workdir / 'metrics.jsonl').read_text().splitlines()]
 
 
-def _assert_close_rows(expected, actual):
+def _assert_close_rows(expected, actual, tolerance):
   assert [(r['step'], r['split']) for r in expected] == [(r['step'], r['split']) for r in actual]
   for a, b in zip(expected, actual):
     assert a.keys() == b.keys()
     np.testing.assert_allclose([a[k] for k in sorted(a) if k != 'split'],
-                               [b[k] for k in sorted(b) if k != 'split'], rtol=RTOL, atol=ATOL)
+                               [b[k] for k in sorted(b) if k != 'split'], **tolerance)
 
 
-def _assert_close_params(a, b):
-  jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, rtol=RTOL, atol=ATOL), a, b)
+def _assert_close(a, b, tolerance):
+  jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, **tolerance), a, b)
 
 
 def _group(tmp_path, members, name='group', **kwargs):
@@ -74,10 +75,11 @@ def separate(tmp_path_factory):
   root, runs = tmp_path_factory.mktemp('separate'), {}
 
   def run(member):
-    key = json.dumps(_config(**member).to_dict(), sort_keys=True, default=str)
+    config = _config(**{k: v for k, v in member.items() if k != 'vectorize_mode'})
+    key = json.dumps(config.to_dict(), sort_keys=True, default=str)
     if key not in runs:
       workdir = root / str(len(runs))
-      runs[key] = workdir, research.train_and_evaluate(_config(**member), str(workdir))
+      runs[key] = workdir, research.train_and_evaluate(config, str(workdir))
     return runs[key]
   return run
 
@@ -86,20 +88,22 @@ def separate(tmp_path_factory):
 def test_group_equals_separate_runs(tmp_path, seed_group, separate, members):
   members = {'seeds': SEEDS, 'hyper': HYPER}[members]
   workdirs, summaries = (seed_group if members is SEEDS else _group(tmp_path, members))
+  tolerance = EXACT if members is SEEDS else VMAP_TOLERANCE
   finals = []
   for member, workdir, summary in zip(members, workdirs, summaries):
     alone, expected = separate(member)
     assert summary['vectorized'] == len(members) and summary['steps'] == 30
     assert summary['devices']['count'] == 1
     assert set(summary) == set(expected) | {'vectorized', 'vectorized_group'}
-    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=RTOL, atol=ATOL),
-                 expected['final'], summary['final'])
-    _assert_close_rows(_rows(alone), _rows(workdir))
+    _assert_close(expected['final'], summary['final'], tolerance)
+    _assert_close_rows(_rows(alone), _rows(workdir), tolerance)
     # The member's workdir holds a single-run checkpoint: load_run reads it like any run's.
-    _assert_close_params(research.load_run(str(alone)).params,
-                         research.load_run(str(workdir)).params)
-    assert json.loads((workdir / 'config.json').read_text()) == json.loads(
-        (alone / 'config.json').read_text())
+    saved = lambda run_dir: experiment.state_to_save(research.load_run(str(run_dir)).state)
+    _assert_close(saved(alone), saved(workdir), tolerance)  # Parameters and optimizer state.
+    config = json.loads((workdir / 'config.json').read_text())
+    assert config.pop('vectorize_mode') == member.get('vectorize_mode', 'vmap')
+    assert config == {k: v for k, v in json.loads((alone / 'config.json').read_text()).items()
+                      if k != 'vectorize_mode'}
     finals.append(summary['final']['validation']['loss'])
   assert len(set(finals)) == len(members)  # The members did train differently.
 
@@ -138,3 +142,5 @@ def test_vectorizable_names_what_differs():
   with pytest.raises(UserError, match='differ in model.hidden_sizes'):
     vectorized.train_vectorized([_config(), _config(**{'model.hidden_sizes': (16,)})],
                                 ['a', 'b'], 'g')
+  with pytest.raises(UserError, match="vectorize_mode 'unrol'.*did you mean 'unroll'"):
+    vectorized.train_vectorized([_config(vectorize_mode='unrol')] * 2, ['a', 'b'], 'g')

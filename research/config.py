@@ -248,7 +248,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
   optim.validate(config.optimizer)
   for key in ('grad_accum_steps', 'steps_per_dispatch'):
     value = config.get(key, 1)
-    _check(isinstance(value, int) and value >= 1, f"config.{key} must be an int >= 1, got {value!r}")
+    _check(isinstance(value, int) and value >= 1,
+           f"config.{key} must be an int >= 1, got {value!r}")
   accum = config.get('grad_accum_steps', 1)
   _check(config.batch_size % accum == 0,
          f"config.batch_size={config.batch_size} must divide into config.grad_accum_steps="

@@ -21,6 +21,7 @@ from research import dispatch, flops, microbatch
 from research import preemption, profiling, run_metadata, tasks
 from research import progress as progress_lib
 from research import workdir as workdir_lib
+from research.errors import UserError
 
 log = logging.getLogger('research')
 
@@ -259,6 +260,9 @@ def _run(exp: experiment.Experiment, run_dir: workdir_lib.Workdir) -> dict:
   devices = exp.devices
   state = devices.place_state(state)
   per_dispatch = steps.per_dispatch  # Steps run k at a time; every interval is a multiple of k.
+  if start % per_dispatch:
+    raise UserError(f"the newest checkpoint is at step {start}, not a multiple of "
+                    f"config.steps_per_dispatch={per_dispatch}; resume with a k that divides it")
   flops_per_step = None
   timer, window, compile_seconds, last_validation = metrics.Stopwatch(), [], None, None
   wall_start, last_step, skipped = time.time(), start, 0

@@ -42,7 +42,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from research import checkpoint, data, experiment, flops, losses, metrics, optim, preemption
+from research import checkpoint, data, experiment, losses, metrics, optim, preemption
 from research import train
 from research import progress as progress_lib
 from research import workdir as workdir_lib
@@ -155,10 +155,9 @@ class _Group:
     return train.eval_step(state, batch, task=self.exp.task, loss_fn=self._loss_fn(hyper))
 
   def member_flops(self, state: experiment.TrainState, batch: dict) -> float | None:
-    """XLA's FLOPs of one member's step: the group step's, divided by the members."""
-    step, hyper = self._per_member(self._member_step, (0, 0, 0)), self.hyper
-    group = flops.step_flops(lambda s, b: step(s, b, hyper), state, batch)
-    return group / len(self.members) if group else None
+    """XLA's FLOPs of one member's step, counted as a separate run counts its own (cheaper to
+    lower than the whole group's program, and the same number in both summaries)."""
+    return train.Steps(self.exp).flops_per_step(_member(state, 0), _member(batch, 0))
 
   def init_state(self) -> experiment.TrainState:
     """The members' fresh states stacked: each initialized from its own seed, as a run would."""

@@ -2,7 +2,6 @@
 import json
 import os
 import random
-import resource
 import signal
 import subprocess
 import sys
@@ -164,13 +163,14 @@ def _files(directory):
           if p.is_file()}
 
 
-def _with_file_size_limit(limit):
-  """A child's preexec: files may grow to `limit` bytes, then writes fail with EFBIG ("File too
-  large"), as they fail with ENOSPC on a full disk (SIGXFSZ ignored so the write returns)."""
-  def set_limit():
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-  return set_limit
+def _with_file_size_limit(limit, command):
+  """`command` run where files may grow to `limit` bytes, then writes fail with EFBIG ("File too
+  large"), as they fail with ENOSPC on a full disk (SIGXFSZ ignored so the write returns). A small
+  Python sets the limit and execs the command: no preexec_fn fork of this multithreaded process."""
+  setup = ('import os, resource, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); '
+           f'resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit})); '
+           'os.execv(sys.argv[1], sys.argv[1:])')
+  return [sys.executable, '-c', setup, *command]
 
 
 def test_a_checkpoint_that_cannot_be_written_fails_clearly_and_keeps_the_older_ones(tmp_path):
@@ -180,8 +180,8 @@ def test_a_checkpoint_that_cannot_be_written_fails_clearly_and_keeps_the_older_o
   assert subprocess.run([*args, '--config.total_steps=100'], cwd=ROOT, env=ENV).returncode == 0
   before = _files(tmp_path / 'checkpoints')
   # Parameters and Adam moments are ~3.6 MB, far above the limit; metric files stay below it.
-  full = subprocess.run([*args, '--config.total_steps=200'], cwd=ROOT, env=ENV, text=True,
-                        capture_output=True, preexec_fn=_with_file_size_limit(200_000))
+  full = subprocess.run(_with_file_size_limit(200_000, [*args, '--config.total_steps=200']),
+                        cwd=ROOT, env=ENV, text=True, capture_output=True)
   assert full.returncode == 1, full.stderr[-3000:]
   message = full.stderr.strip().splitlines()[-1]
   assert 'could not write a checkpoint' in message and 'File too large' in message, message

@@ -65,23 +65,25 @@ def _assert_same_run(reference, other):
   assert summary_a == summary_b
 
 
-# Kill points: after the first checkpoint appears, wait a seeded random time, then SIGKILL. The
-# waits spread the kills over training steps, evaluation and async checkpoint writes.
+# Kill points: one run is killed five times, each time once a checkpoint newer than the last kill
+# has appeared plus a seeded random wait, so the kills land between steps, in evaluations (every
+# 50 steps) and during async checkpoint writes (every 25); each restart resumes the previous one.
 KILL_SEEDS = (0, 1, 2, 3, 4)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('seed', KILL_SEEDS)
-def test_sigkill_at_a_random_point_then_resume_is_bit_identical(tmp_path, reference, seed):
-  killed = tmp_path / 'killed'
-  proc = _train(killed, ENV)
-  _wait_for_checkpoint(killed, proc, 25)
-  time.sleep(random.Random(seed).uniform(0.0, 1.5))
-  proc.send_signal(signal.SIGKILL)
-  proc.wait()
-  steps_at_kill = _committed_steps(killed)
-  assert proc.returncode == -signal.SIGKILL, 'the run ended before the kill'
-  assert steps_at_kill and max(steps_at_kill) < 1500, steps_at_kill  # Killed part-way.
+def test_sigkill_at_five_random_points_then_resume_is_bit_identical(tmp_path, reference):
+  killed, last_kill_step = tmp_path / 'killed', 0
+  for seed in KILL_SEEDS:
+    proc = _train(killed, ENV)
+    _wait_for_checkpoint(killed, proc, last_kill_step + 25)
+    time.sleep(random.Random(seed).uniform(0.0, 0.3))
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    steps_at_kill = _committed_steps(killed)
+    assert proc.returncode == -signal.SIGKILL, f'the run ended before kill {seed}'
+    assert max(steps_at_kill) < 1500, steps_at_kill  # Killed part-way.
+    last_kill_step = max(steps_at_kill)
 
   resumed = _train(killed, ENV)
   _, stderr = resumed.communicate(timeout=600)

@@ -40,7 +40,7 @@ def base() -> ml_collections.ConfigDict:
   config.seed = 0
   config.dataset = ml_collections.ConfigDict(dict(
       name='digits', data_dir=placeholder(str), manual_dir='', validation_fraction=0.1,
-      download=False))
+      download=False, shuffle='every_epoch'))
   config.model = ml_collections.ConfigDict(dict(
       name='mlp', hidden_sizes=(128, 64), activation='relu', dropout_rate=0.0))
   config.loss = 'cross_entropy'
@@ -256,6 +256,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
          f"{accum} equal micro-batches")
   fraction = config.dataset.get('validation_fraction', 0.1)
   _check(0 < fraction < 1, f"config.dataset.validation_fraction must be in (0, 1), got {fraction}")
+  from research.data import pipeline  # pylint: disable=g-import-not-at-top
+  pipeline.shuffle_mode(config.dataset)
   _validate_observability(config)
 
 

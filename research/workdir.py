@@ -27,8 +27,10 @@ log = logging.getLogger('research')
 
 # Settings that define what a checkpoint *is*: resuming with any of them changed would restore
 # into a different model or continue on different data, so it is refused.
-IDENTITY_KEYS = ('model', 'dataset.name', 'dataset.validation_fraction', 'loss', 'seed',
-                 'batch_size', 'optimizer.name')
+IDENTITY_KEYS = ('model', 'dataset.name', 'dataset.validation_fraction', 'dataset.shuffle',
+                 'loss', 'seed', 'batch_size', 'optimizer.name')
+# What an identity key meant in workdirs written before the key existed.
+_IDENTITY_DEFAULTS = {'dataset.shuffle': 'every_epoch'}
 
 
 def _atomic_write(path: pathlib.Path, text: str) -> None:
@@ -41,7 +43,7 @@ def _atomic_write(path: pathlib.Path, text: str) -> None:
 def _lookup(tree: dict, dotted: str):
   for part in dotted.split('.'):
     tree = tree.get(part) if isinstance(tree, dict) else None
-  return tree
+  return _IDENTITY_DEFAULTS.get(dotted) if tree is None else tree
 
 
 class Workdir:

@@ -221,3 +221,21 @@ def test_a_nonfinite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_p
   assert skipping.returncode == 0, skipping.stderr[-2000:]
   summary = json.loads((tmp_path / 'skip' / 'summary.json').read_text())
   assert summary['skipped_nonfinite_steps'] > 0 and summary['steps'] == 120
+
+
+def test_resuming_with_another_data_order_is_refused_and_old_workdirs_mean_every_epoch(tmp_path):
+  """`dataset.shuffle` decides which batches come next, so a checkpoint is tied to it; a
+  config.json written before the key existed meant a new order every epoch."""
+  from research import config as config_lib  # pylint: disable=g-import-not-at-top
+  from research import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
+  from research.errors import UserError  # pylint: disable=g-import-not-at-top
+  config = config_lib.load(os.path.join(ROOT, 'configs', 'default.py'))
+  old = json.loads(config_lib.to_json(config))
+  del old['dataset']['shuffle']
+  workdir = workdir_lib.Workdir(tmp_path / 'w')
+  workdir.config_path.write_text(json.dumps(old))
+  workdir.check_resumable(config)  # 'every_epoch', as before the key existed: resumable.
+  config.dataset.shuffle = 'once'
+  with pytest.raises(UserError,
+                     match="different experiment.*dataset.shuffle: 'every_epoch' -> 'once'"):
+    workdir.check_resumable(config)

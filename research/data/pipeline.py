@@ -16,7 +16,9 @@ shards, and eval splits, are read from the ArrayRecord files batch by batch.
 
 Training (`train_iterator`): each process reads its own shard of the train split, shuffles it
 with a seeded permutation that changes every epoch, and batches within the epoch (the remainder
-of each epoch is dropped). The iterator is a grain `DatasetIterator`, so `get_state()` /
+of each epoch is dropped). With `dataset.shuffle='once'` the run instead cycles through one seeded
+order of the shard as an endless stream (batch k holds stream positions k*batch ... k*batch +
+batch - 1, wrapping around), as the MNIST-1D paper's loop does; no example is dropped for good. The iterator is a grain `DatasetIterator`, so `get_state()` /
 `set_state()` (and grain's Orbax checkpoint handler) resume it exactly.
 
 Evaluation (`eval_batches`): every example of the split exactly once, in the data source's order,
@@ -40,6 +42,8 @@ READ_OPTIONS = grain.ReadOptions(num_threads=2, prefetch_buffer_size=4)
 IN_MEMORY_BYTES = 1 << 30
 # Records decoded per call when loading a shard into memory.
 _LOAD_CHUNK = 4096
+# `dataset.shuffle`: a new seeded order every epoch (the default), or one seeded order, cycled.
+SHUFFLE_MODES = ('every_epoch', 'once')
 
 
 def _check_args(batch_size: int, process_index: int, process_count: int) -> None:
@@ -88,11 +92,14 @@ class _ShuffledBatches:
   replaces `grain.MapDataset.shuffle`, which permutes one index at a time and caps the pipeline
   at ~100k examples/s on this CPU, slower than small models train. Seeding by the pair also keeps
   runs with nearby seeds unrelated, where grain's `seed + epoch` makes run 0's second epoch run
-  1's first.
+  1's first. With `every_epoch=False`, epoch 0's permutation is cycled through as one endless
+  stream instead: a remainder then starts the next pass rather than being dropped every time.
   """
 
-  def __init__(self, reader: _Reader, num_examples: int, batch_size: int, seed: int):
+  def __init__(self, reader: _Reader, num_examples: int, batch_size: int, seed: int,
+               every_epoch: bool = True):
     self._reader = reader
+    self._every_epoch = every_epoch
     self._num_examples = num_examples
     self._batch_size = batch_size
     self._seed = int(seed) % 2**64  # SeedSequence takes non-negative entropy.
@@ -113,6 +120,9 @@ class _ShuffledBatches:
       return permutation
 
   def __call__(self, step: int, unused_element) -> dict:
+    if not self._every_epoch:
+      stream = (step * self._batch_size + np.arange(self._batch_size)) % self._num_examples
+      return self._reader(self._permutation(0)[stream])
     epoch, batch = divmod(step, self.steps_per_epoch)
     start = batch * self._batch_size
     return self._reader(self._permutation(epoch)[start:start + self._batch_size])
@@ -122,6 +132,14 @@ def _fits_in_memory(prepared: catalog.Prepared, num_examples: int) -> bool:
   return num_examples * prepared.encoding.example_bytes <= IN_MEMORY_BYTES
 
 
+def shuffle_mode(dataset_cfg) -> str:
+  """`dataset_cfg.shuffle` ('every_epoch' when unset); UserError naming the allowed modes."""
+  mode = getattr(dataset_cfg, 'shuffle', None) or 'every_epoch'
+  if mode not in SHUFFLE_MODES:
+    raise errors.unknown('dataset.shuffle mode', mode, SHUFFLE_MODES)
+  return mode
+
+
 def train_iterator(dataset_cfg, batch_size: int, seed: int, process_index: int = 0,
                    process_count: int = 1) -> grain.DatasetIterator:
   """Returns an infinite iterator of this process's training batches.
@@ -129,7 +147,8 @@ def train_iterator(dataset_cfg, batch_size: int, seed: int, process_index: int =
   Args:
     dataset_cfg: the `dataset` config (see `catalog.prepare`).
     batch_size: examples per batch in THIS process (the global batch / process_count).
-    seed: the run seed; the same seed gives the same batches, every epoch in a new order.
+    seed: the run seed; the same seed gives the same batches, every epoch in a new order (or,
+      with `dataset_cfg.shuffle == 'once'`, one order cycled through).
     process_index: this process's index; it reads examples `process_index::process_count`.
     process_count: number of processes. The train split is cut to a multiple of it, so every
       process has the same number of batches per epoch: `(train_size // process_count) //
@@ -141,6 +160,7 @@ def train_iterator(dataset_cfg, batch_size: int, seed: int, process_index: int =
     `set_state()`.
   """
   _check_args(batch_size, process_index, process_count)
+  shuffle = shuffle_mode(dataset_cfg)
   prepared = catalog.load(dataset_cfg)
   per_process = prepared.info.split_sizes['train'] // process_count
   if per_process < batch_size:
@@ -149,7 +169,8 @@ def train_iterator(dataset_cfg, batch_size: int, seed: int, process_index: int =
         f'each of the {process_count} process(es) has in {prepared.info.name!r}')
   shard = np.arange(per_process * process_count)[process_index::process_count]
   reader = _Reader(prepared, 'train', shard, in_memory=_fits_in_memory(prepared, len(shard)))
-  batches = _ShuffledBatches(reader, len(shard), batch_size, seed)
+  batches = _ShuffledBatches(reader, len(shard), batch_size, seed,
+                             every_epoch=shuffle == 'every_epoch')
   # One element per step; its index (the step) decides the epoch and the batch within it, so the
   # iterator's state is just the next step.
   dataset = grain.MapDataset.range(batches.steps_per_epoch).repeat(None).map_with_index(batches)

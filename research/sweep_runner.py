@@ -2,7 +2,9 @@
 
 Each run is the ordinary `python -m research train` on its own sub-directory `DIR/<run name>`
 (log in `DIR/<run name>/train.log`), so a run's workdir follows the normal contract and rerunning
-the sweep resumes it from its checkpoints; runs with a summary.json are skipped. Runs that differ
+the sweep resumes it from its checkpoints; runs with a summary.json are skipped, unless their
+config.json differs from what the experiment now asks for (then the sweep refuses to start rather
+than tabulate stale results beside new ones; see `stale_runs`). Runs that differ
 only in seed (the seeds of a grid point), or also in the scalar hyper-parameters that
 `research.vectorized` accepts (learning rate, weight decay, ...), are trained as one vmapped
 program in one child, `python -m research.sweep_group`, when vectorizing is on.
@@ -24,8 +26,10 @@ import sys
 import time
 from typing import Callable, Sequence
 
+from research import config as config_lib
 from research import preemption
 from research import sweep as sweep_lib
+from research import workdir as workdir_lib
 from research.errors import UserError
 
 POLL_SECONDS = 0.2
@@ -33,6 +37,11 @@ TERMINATE_GRACE_SECONDS = 300  # Children finish a step and write a checkpoint b
 GROUPS_DIR = 'groups'
 TIMING_FILE = 'sweep_log.jsonl'
 MAX_GROUP_RUNS = 32  # Runs trained as one vmapped program at most.
+# Settings that change neither training nor the final metrics: a finished run that differs from
+# the experiment only in these still counts as finished.
+RESULT_NEUTRAL_KEYS = ('dataset.data_dir', 'progress', 'progress_every_seconds', 'tensorboard',
+                       'wandb', 'profile_steps', 'log_every', 'keep_checkpoints',
+                       'checkpoint_every')
 
 
 @dataclasses.dataclass
@@ -94,12 +103,43 @@ def _group_dir(workdir: pathlib.Path, runs: Sequence[sweep_lib.Run]) -> pathlib.
   return workdir / GROUPS_DIR / f'{points[0]}+{len(points) - 1}-more-points,{digest}'
 
 
+def stale_runs(done: Sequence[sweep_lib.Run], configs: dict, workdir: pathlib.Path
+               ) -> dict[str, list[str]]:
+  """{run name: ['key: old -> new', ...]} for finished runs whose config.json differs from the
+  config the experiment now expands to, in a setting that is set there (not derived) and not in
+  `RESULT_NEUTRAL_KEYS`."""
+  stale = {}
+  for run in done:
+    try:
+      old = json.loads((workdir / run.name / 'config.json').read_text())
+    except (OSError, ValueError):
+      stale[run.name] = ['config.json missing or unreadable']
+      continue
+    new = json.loads(config_lib.to_json(configs[run.name]))
+    changes = [f'{key}: {a!r} -> {b!r}' for key, (a, b) in workdir_lib.flat_diff(old, new).items()
+               if b is not None and not any(key == k or key.startswith(k + '.')
+                                            for k in RESULT_NEUTRAL_KEYS)]
+    if changes:
+      stale[run.name] = changes
+  return stale
+
+
+def _refuse_stale(stale: dict[str, list[str]], workdir: pathlib.Path) -> None:
+  if stale:
+    name, changes = next(iter(stale.items()))
+    raise UserError(
+        f"{len(stale)} finished run(s) in {workdir} were made with a different config than the "
+        f"experiment now sets, e.g. {name}: {'; '.join(changes[:4])}. Their results would be "
+        f"tabulated as this experiment's; use a new --workdir, or move those runs away and rerun")
+
+
 def plan(runs: Sequence[sweep_lib.Run], configs: dict, workdir: pathlib.Path, vectorize: bool,
          say: Callable[[str], None]) -> tuple[list[Task], list[sweep_lib.Run]]:
   """(tasks to start, runs already finished). With `vectorize`, the unfinished seeds of a grid
   point, and of other points that differ only in scalar hyper-parameters, form one vectorized
   task when research.vectorized accepts their configs; every other run is a task of its own."""
   done = [r for r in runs if (workdir / r.name / 'summary.json').exists()]
+  _refuse_stale(stale_runs(done, configs, workdir), workdir)
   pending = [r for r in runs if r not in done]
   groups: dict[str, list[sweep_lib.Run]] = {}
   for run in pending:
@@ -200,9 +240,10 @@ def run_sweep(experiment: str, workdir: str, jobs: int = 1, dry_run: bool = Fals
     say(f'would start {len(tasks)} task(s) ({len(done)} run(s) already finished): '
         + '; '.join(t.title for t in tasks))
     return 0
+  # Before writing anything: plan refuses a workdir holding stale finished runs.
+  tasks, done = plan(runs, configs, root, vectorize, say)
   root.mkdir(parents=True, exist_ok=True)
   (root / sweep_lib.SWEEP_FILE).write_text(json.dumps(record, indent=2) + '\n')
-  tasks, done = plan(runs, configs, root, vectorize, say)
   say(f'{sweep.name}: {len(runs)} runs, {len(done)} already finished, {len(tasks)} to start '
       f'({jobs} at a time) in {root}')
   start = time.time()

@@ -1,6 +1,7 @@
 """Sweeps: expansion of experiment files, dry runs, bad experiment files, and resuming a sweep."""
 import concurrent.futures
 import json
+import pathlib
 import textwrap
 
 import pytest
@@ -156,6 +157,17 @@ def test_rerun_completes_only_missing_runs_and_reports_failures(tmp_path):
     assert '/nonexistent/idx' in log.read_text()
   record = json.loads((sweep_dir / 'sweep.json').read_text())
   assert [r['name'] for r in record['runs']][:2] == [finished.name, half.name]
+  # The experiment changes afterwards (more steps, and a log interval, which changes no result):
+  # the finished runs are not its results any more, so the sweep refuses and touches nothing.
+  record_before = (sweep_dir / 'sweep.json').read_text()
+  changed = tmp_path / 'changed.py'
+  changed.write_text(pathlib.Path(experiment).read_text().replace(
+      "'total_steps': 20,", "'total_steps': 30, 'log_every': 7,"))
+  stale = run_cli('sweep', str(changed), '--workdir', str(sweep_dir), '--no-vectorize')
+  _assert_one_error_line(stale, '2 finished run(s)', 'total_steps: 20 -> 30', 'new --workdir')
+  assert 'log_every' not in stale.stderr
+  assert (sweep_dir / 'sweep.json').read_text() == record_before
+  assert {p.name: p.stat().st_mtime_ns for p in finished.iterdir() if p.is_file()} == before
   # `research report` on one run's workdir (no sweep.json) writes that run's report instead.
   single = run_cli('report', str(finished))
   assert single.returncode == 0 and f'wrote {finished}' in single.stdout, single.stderr[-2000:]

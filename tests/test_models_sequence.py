@@ -84,13 +84,20 @@ def test_gru_directions():
   assert not np.allclose(outputs[True], outputs[False])
 
 
-def test_gru_pytorch_init_draws_every_gru_weight_from_its_uniform_bound():
-  """weight_init='pytorch' (the MNIST-1D paper's nn.GRU): U(-1/sqrt(h), 1/sqrt(h)), biases too."""
+def test_gru_pytorch_init_draws_every_weight_from_its_uniform_bound():
+  """weight_init='pytorch' (the MNIST-1D paper's model): nn.GRU's U(-1/sqrt(h), 1/sqrt(h)) in the
+  cells and nn.Linear's U(-1/sqrt(fan_in), 1/sqrt(fan_in)) in the readout, biases too."""
   params = _build(gru, weight_init='pytorch').init(jax.random.PRNGKey(0), jnp.zeros((1, 40)))
-  cells = jax.tree_util.tree_leaves({k: v for k, v in params['params'].items() if k != 'readout'})
+  params = params['params']
+  cells = jax.tree_util.tree_leaves({k: v for k, v in params.items() if k != 'readout'})
   assert len(cells) == 2 * 10  # Per direction: kernels and biases of ir, iz, in, hn; hr, hz kernels.
-  assert all(np.abs(w).max() <= 6 ** -0.5 for w in cells)
-  assert all(np.abs(w).std() > 0.05 for w in cells)  # Biases are drawn, not zero.
+  for leaves, bound in ((cells, 6 ** -0.5), (list(params['readout'].values()), 480 ** -0.5)):
+    assert all(np.abs(w).max() <= bound and np.asarray(w).std() > 0 for w in leaves)
+    # Uniform on [-bound, bound] has standard deviation bound / sqrt(3).
+    pooled = np.concatenate([np.ravel(w) for w in leaves])
+    np.testing.assert_allclose(pooled.std(), bound / 3 ** 0.5, rtol=0.1)
+  flax_readout = _build(gru).init(jax.random.PRNGKey(0), jnp.zeros((1, 40)))['params']['readout']
+  assert not np.any(flax_readout['bias'])  # The flax default keeps its zero bias.
 
 
 def _wavenet_fields(**fields):

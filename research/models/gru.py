@@ -15,11 +15,14 @@ With `readout='all'` the readout's width depends on the sequence length, so a mo
 length it was initialized with; `readout='last'` (the final forward state, concatenated with the
 backward direction's state after it has read the whole sequence back to time 0) is not.
 
-`weight_init='flax'` (default) keeps flax's GRUCell initializers (LeCun-normal input kernel,
-orthogonal recurrent kernel, zero biases); `weight_init='pytorch'` draws every GRU weight and bias
-from U(-1/sqrt(h), 1/sqrt(h)) as PyTorch's `nn.GRU` does, the initialization the MNIST-1D paper's
-numbers were obtained with. With input size 1 the difference is large: flax's input weights have
-standard deviation 1, PyTorch's 0.24 (h = 6).
+`weight_init='flax'` (default) keeps flax's initializers (GRUCell: LeCun-normal input kernel,
+orthogonal recurrent kernel, zero biases; readout: LeCun-normal kernel, zero bias);
+`weight_init='pytorch'` starts the model as the MNIST-1D paper's PyTorch model started: every GRU
+weight and bias from U(-1/sqrt(h), 1/sqrt(h)) as `nn.GRU` draws them, and the readout's weight and
+bias from U(-1/sqrt(fan_in), 1/sqrt(fan_in)) as `nn.Linear` does (fan_in = 480 by default). With
+input size 1 the difference is large: flax's input weights have standard deviation 1, PyTorch's
+0.24 (h = 6). One difference remains: PyTorch adds two such bias vectors in the r and z gates,
+flax's cell has one, so those gates' biases start with half PyTorch's variance.
 """
 from typing import Any
 
@@ -34,6 +37,13 @@ from research.models.context import Context
 
 READOUTS = ('all', 'last')
 INITS = ('flax', 'pytorch')
+
+
+def _uniform(bound: float):
+  """An initializer drawing from U(-bound, bound), as PyTorch's recurrent and linear layers do."""
+  def init(key, shape, dtype=jnp.float32):
+    return jax.random.uniform(key, shape, dtype, -bound, bound)
+  return init
 
 
 class Model(nn.Module):
@@ -52,9 +62,7 @@ class Model(nn.Module):
     def rnn(direction):
       initializers = {}
       if self.weight_init == 'pytorch':
-        bound = self.hidden_size ** -0.5
-        uniform = lambda key, shape, dtype=jnp.float32: jax.random.uniform(
-            key, shape, dtype, -bound, bound)
+        uniform = _uniform(self.hidden_size ** -0.5)
         initializers = dict(kernel_init=uniform, recurrent_kernel_init=uniform, bias_init=uniform)
       cell = nn.GRUCell(self.hidden_size, dtype=self.dtype, param_dtype=jnp.float32,
                         name=f'layer{depth}_{direction}', **initializers)
@@ -77,8 +85,12 @@ class Model(nn.Module):
     else:  # 'last': a bidirectional carry is (forward final state, backward final state).
       features = jnp.concatenate(carry, axis=-1) if self.bidirectional else carry
     features = nn.Dropout(self.dropout_rate, deterministic=not train)(features)
+    initializers = {}
+    if self.weight_init == 'pytorch':
+      uniform = _uniform(features.shape[-1] ** -0.5)
+      initializers = dict(kernel_init=uniform, bias_init=uniform)
     logits = nn.Dense(self.num_outputs, dtype=self.dtype, param_dtype=jnp.float32,
-                      name='readout')(features)
+                      name='readout', **initializers)(features)
     return logits.astype(jnp.float32)
 
 

@@ -295,6 +295,18 @@ def resolve(config: ml_collections.ConfigDict, steps_per_epoch: int) -> ml_colle
   return ml_collections.ConfigDict(resolved)
 
 
+def resolve_like(config: ml_collections.ConfigDict, stored: dict) -> dict:
+  """`config` resolved as the run that wrote `stored` (its config.json) resolved its own: with that
+  run's data_dir where `config` leaves it to the environment, and with its steps per epoch. Then
+  any difference from `stored` is a real one, not a derived value (total_steps <-> num_epochs,
+  intervals, data_dir). Returns the plain dict config.json would hold."""
+  requested = config.copy_and_resolve_references()
+  if requested.dataset.get('data_dir') is None:  # Taken from TFDS_DATA_DIR at run time.
+    requested.dataset.data_dir = stored['dataset']['data_dir']
+  steps_per_epoch = max(1, round(stored['total_steps'] / stored['num_epochs']))
+  return json.loads(to_json(resolve(requested, steps_per_epoch)))
+
+
 def _fit_to_dispatch(resolved: dict, config: ml_collections.ConfigDict) -> None:
   """With k steps per dispatch, the loop only stops every k steps: derived step counts are
   rounded down to a multiple of k, and the ones the config sets must be multiples already."""

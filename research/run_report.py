@@ -94,7 +94,9 @@ def config_differences(config: dict, source: run_metadata.ConfigSource | None
     return [], f'The config file `{source.file}` no longer exists; cannot compare with it.'
   try:
     defaults = config_lib.load(source.spec)
-    expected = _resolved_like_the_run(defaults, source.overrides, config)
+    requested = defaults.copy_and_resolve_references()
+    config_lib.apply_overrides(requested, source.overrides)
+    expected = config_lib.resolve_like(requested, config)
   except UserError as e:
     return [], f'The config file `{source.spec}` no longer loads ({e}); cannot compare with it.'
   overridden = {o.partition('=')[0] for o in source.overrides}
@@ -114,17 +116,6 @@ def config_differences(config: dict, source: run_metadata.ConfigSource | None
 def _plain(config) -> dict:
   """A ConfigDict as config.json holds it (tuples as lists)."""
   return json.loads(config_lib.to_json(config))
-
-
-def _resolved_like_the_run(defaults, overrides, run_config: dict) -> dict:
-  """The file's defaults with the run's overrides, resolved as the run resolved them, to tell
-  derived values from values that differ for another reason."""
-  requested = defaults.copy_and_resolve_references()
-  config_lib.apply_overrides(requested, overrides)
-  if requested.dataset.get('data_dir') is None:  # Was taken from TFDS_DATA_DIR at run time.
-    requested.dataset.data_dir = run_config['dataset']['data_dir']
-  steps_per_epoch = max(1, round(run_config['total_steps'] / run_config['num_epochs']))
-  return _plain(config_lib.resolve(requested, steps_per_epoch))
 
 
 def _fmt(value) -> str:

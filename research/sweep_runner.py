@@ -106,22 +106,39 @@ def _group_dir(workdir: pathlib.Path, runs: Sequence[sweep_lib.Run]) -> pathlib.
 def stale_runs(done: Sequence[sweep_lib.Run], configs: dict, workdir: pathlib.Path
                ) -> dict[str, list[str]]:
   """{run name: ['key: old -> new', ...]} for finished runs whose config.json differs from the
-  config the experiment now expands to, in a setting that is set there (not derived) and not in
-  `RESULT_NEUTRAL_KEYS`."""
+  config the experiment now expands to, resolved as that run resolved its own (so derived values
+  agree), in a setting not in `RESULT_NEUTRAL_KEYS`. A setting that a run's config.json lacks
+  (it predates the setting) counts as the base default, which keeps the older behaviour."""
+  defaults = json.loads(config_lib.to_json(config_lib.base()))
   stale = {}
   for run in done:
     try:
       old = json.loads((workdir / run.name / 'config.json').read_text())
-    except (OSError, ValueError):
-      stale[run.name] = ['config.json missing or unreadable']
+      new = config_lib.resolve_like(configs[run.name], old)
+    except (OSError, ValueError, KeyError, TypeError, ZeroDivisionError):
+      stale[run.name] = ['its config.json is missing or unreadable']
       continue
-    new = json.loads(config_lib.to_json(configs[run.name]))
     changes = [f'{key}: {a!r} -> {b!r}' for key, (a, b) in workdir_lib.flat_diff(old, new).items()
-               if b is not None and not any(key == k or key.startswith(k + '.')
-                                            for k in RESULT_NEUTRAL_KEYS)]
+               if b is not None and not _neutral(key)
+               and not (_lookup(old, key) is _ABSENT and _lookup(defaults, key) == b)]
     if changes:
       stale[run.name] = changes
   return stale
+
+
+_ABSENT = object()
+
+
+def _lookup(tree: dict, dotted: str):
+  for part in dotted.split('.'):
+    if not isinstance(tree, dict) or part not in tree:
+      return _ABSENT
+    tree = tree[part]
+  return tree
+
+
+def _neutral(key: str) -> bool:
+  return any(key == k or key.startswith(k + '.') for k in RESULT_NEUTRAL_KEYS)
 
 
 def _refuse_stale(stale: dict[str, list[str]], workdir: pathlib.Path) -> None:

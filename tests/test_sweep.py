@@ -7,7 +7,9 @@ import textwrap
 import pytest
 
 from conftest import run_cli
+from research import config as config_lib
 from research import sweep as sweep_lib
+from research import sweep_runner
 from research.errors import UserError
 from research.sweep import Metric, Setting, Sweep, axis, one_at_a_time, product, zip_axes
 
@@ -120,6 +122,27 @@ def test_bad_experiment_files_exit_2_with_one_line(tmp_path, body, needles):
   result = run_cli('sweep', str(path), '--workdir', str(tmp_path / 'sweep'))
   _assert_one_error_line(result, *needles)
   assert not (tmp_path / 'sweep').exists()
+
+
+def test_finished_runs_are_stale_only_for_real_config_differences(tmp_path):
+  """Derived values (total_steps <-> num_epochs, intervals, data_dir) and settings a run predates
+  (absent from its config.json, default now) are not differences; a changed setting is."""
+  experiment = _write_experiment(tmp_path / 'exp.py',
+                                 "axis('act', ['relu'], key='model.activation')")
+  runs = sweep_lib.expand(sweep_lib.load_experiment(experiment))
+  configs = sweep_lib.build_configs(runs)
+  run_dir = tmp_path / 'sweep' / runs[0].name
+  run_dir.mkdir(parents=True)
+  stored = json.loads(config_lib.to_json(config_lib.resolve(configs[runs[0].name], 40)))
+  stored['dataset']['data_dir'] = '/somewhere/else'
+  del stored['dataset']['shuffle']  # Written before the setting existed.
+  (run_dir / 'config.json').write_text(json.dumps(stored))
+  assert sweep_runner.stale_runs(runs, configs, tmp_path / 'sweep') == {}
+  configs[runs[0].name].dataset.shuffle = 'once'
+  configs[runs[0].name].optimizer.learning_rate = 0.5
+  stale = sweep_runner.stale_runs(runs, configs, tmp_path / 'sweep')
+  assert stale == {runs[0].name: ["dataset.shuffle: None -> 'once'",
+                                  'optimizer.learning_rate: 0.001 -> 0.5']}
 
 
 @pytest.mark.slow

@@ -118,9 +118,12 @@ def stale_runs(done: Sequence[sweep_lib.Run], configs: dict, workdir: pathlib.Pa
     except (OSError, ValueError, KeyError, TypeError, ZeroDivisionError):
       stale[run.name] = ['its config.json is missing or unreadable']
       continue
-    changes = [f'{key}: {a!r} -> {b!r}' for key, (a, b) in workdir_lib.flat_diff(old, new).items()
-               if b is not None and not _neutral(key)
-               and not (_lookup(old, key) is _ABSENT and _lookup(defaults, key) == b)]
+    changes = []
+    for key, (_, value) in workdir_lib.flat_diff(old, new).items():
+      stored = _lookup(old, key)
+      if value is None or _neutral(key) or (stored is _ABSENT and _lookup(defaults, key) == value):
+        continue
+      changes.append(f"{key}: {'(not set)' if stored is _ABSENT else repr(stored)} -> {value!r}")
     if changes:
       stale[run.name] = changes
   return stale

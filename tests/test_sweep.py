@@ -141,7 +141,7 @@ def test_finished_runs_are_stale_only_for_real_config_differences(tmp_path):
   configs[runs[0].name].dataset.shuffle = 'once'
   configs[runs[0].name].optimizer.learning_rate = 0.5
   stale = sweep_runner.stale_runs(runs, configs, tmp_path / 'sweep')
-  assert stale == {runs[0].name: ["dataset.shuffle: None -> 'once'",
+  assert stale == {runs[0].name: ["dataset.shuffle: (not set) -> 'once'",
                                   'optimizer.learning_rate: 0.001 -> 0.5']}
 
 

@@ -18,8 +18,9 @@ Training (`train_iterator`): each process reads its own shard of the train split
 with a seeded permutation that changes every epoch, and batches within the epoch (the remainder
 of each epoch is dropped). With `dataset.shuffle='once'` the run instead cycles through one seeded
 order of the shard as an endless stream (batch k holds stream positions k*batch ... k*batch +
-batch - 1, wrapping around), as the MNIST-1D paper's loop does; no example is dropped for good. The iterator is a grain `DatasetIterator`, so `get_state()` /
-`set_state()` (and grain's Orbax checkpoint handler) resume it exactly.
+batch - 1, wrapping around), as the MNIST-1D paper's loop does; no example is dropped for good.
+The iterator is a grain `DatasetIterator`, so `get_state()` / `set_state()` (and grain's Orbax
+checkpoint handler) resume it exactly.
 
 Evaluation (`eval_batches`): every example of the split exactly once, in the data source's order,
 with the last batch padded and masked. Every process yields the same number of batches, so that

@@ -328,6 +328,16 @@ def to_json(config: ml_collections.ConfigDict) -> str:
   return json.dumps(config.to_dict(), indent=2, sort_keys=True, default=str)
 
 
+def lookup(tree: dict, dotted: str, default: Any = None) -> Any:
+  """The value at a dotted key ('optimizer.learning_rate') of a plain nested dict (a config.json
+  or summary.json), or `default` where the path does not exist."""
+  for part in dotted.split('.'):
+    if not isinstance(tree, dict) or part not in tree:
+      return default
+    tree = tree[part]
+  return tree
+
+
 def from_json_file(path: os.PathLike) -> ml_collections.ConfigDict:
   """Reads a workdir's config.json back as a ConfigDict (lists become tuples, as in configs)."""
 

@@ -20,6 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
+from research import config as config_lib
 from research import sweep as sweep_lib
 from research import sweep_plots
 
@@ -55,14 +56,6 @@ class Table:
     return any((row, column) in self.references for row in self.row_keys)
 
 
-def _lookup(tree: dict, dotted: str) -> float | None:
-  for part in dotted.split('.'):
-    if not isinstance(tree, dict) or part not in tree:
-      return None
-    tree = tree[part]
-  return float(tree) if isinstance(tree, (int, float)) else None
-
-
 def mean_std(values: Sequence[float]) -> tuple[float | None, float | None]:
   """Mean and sample standard deviation (None with fewer than 1 / 2 values)."""
   if not values:
@@ -92,9 +85,9 @@ def aggregate(sweep_dir: str | pathlib.Path) -> Table:
     summary = json.loads(summary_path.read_text())
     cell.runs.append(run.name)
     for metric in record['metrics']:
-      value = _lookup(summary, metric['path'])
-      if value is not None:
-        cell.values.setdefault(metric['name'], []).append(value)
+      value = config_lib.lookup(summary, metric['path'])
+      if isinstance(value, (int, float)):
+        cell.values.setdefault(metric['name'], []).append(float(value))
   references = {}
   for ref in record['references']:
     key = (tuple(ref['labels'][a] for a in rows), tuple(ref['labels'][a] for a in columns))

@@ -103,6 +103,9 @@ def _group_dir(workdir: pathlib.Path, runs: Sequence[sweep_lib.Run]) -> pathlib.
   return workdir / GROUPS_DIR / f'{points[0]}+{len(points) - 1}-more-points,{digest}'
 
 
+_ABSENT = object()  # A setting missing from a stored config.json.
+
+
 def stale_runs(done: Sequence[sweep_lib.Run], configs: dict, workdir: pathlib.Path
                ) -> dict[str, list[str]]:
   """{run name: ['key: old -> new', ...]} for finished runs whose config.json differs from the
@@ -120,24 +123,14 @@ def stale_runs(done: Sequence[sweep_lib.Run], configs: dict, workdir: pathlib.Pa
       continue
     changes = []
     for key, (_, value) in workdir_lib.flat_diff(old, new).items():
-      stored = _lookup(old, key)
-      if value is None or _neutral(key) or (stored is _ABSENT and _lookup(defaults, key) == value):
+      stored = config_lib.lookup(old, key, _ABSENT)
+      if value is None or _neutral(key) or (
+          stored is _ABSENT and config_lib.lookup(defaults, key) == value):
         continue
       changes.append(f"{key}: {'(not set)' if stored is _ABSENT else repr(stored)} -> {value!r}")
     if changes:
       stale[run.name] = changes
   return stale
-
-
-_ABSENT = object()
-
-
-def _lookup(tree: dict, dotted: str):
-  for part in dotted.split('.'):
-    if not isinstance(tree, dict) or part not in tree:
-      return _ABSENT
-    tree = tree[part]
-  return tree
 
 
 def _neutral(key: str) -> bool:

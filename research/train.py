@@ -33,7 +33,8 @@ class NonFiniteError(RuntimeError):
 def nonfinite_error(step: int, ckpt: checkpoint.Checkpointer, run: str = '') -> NonFiniteError:
   """The error that stops a run whose loss or gradients at `step` are not finite."""
   last = ckpt.latest_step()
-  last = 'no checkpoint was written yet' if last is None else f'the last good checkpoint is step {last}'
+  last = ('no checkpoint was written yet' if last is None
+          else f'the last good checkpoint is step {last}')
   return NonFiniteError(
       f"{run}non-finite loss or gradients at step {step}; {last}. Lower the learning rate, clip "
       "gradients (optimizer.grad_clip_norm) or set skip_nonfinite=True")

@@ -10,11 +10,12 @@ its batches stacked along a leading member axis), its own learning rate and weig
 optimizer is rebuilt inside the vmapped step from the member's values, so schedules, clipping
 and L2 are the same code as a separate run's) and its own label smoothing. The pure
 `train.train_step` and `train.eval_step` are vmapped over the stacked train state; evaluation
-runs all members on the same eval batches. Results equal K separate runs up to float rounding: XLA compiles the batched
-program differently (fused, reordered reductions), so they agree to ~1e-6, not bit for bit. Like
-any change of summation order (1 vs 8 devices, say), that rounding can grow over a long run at a
-high learning rate: MNIST-1D's MLP at Adam 1e-2 agrees to 7 digits for ~200 steps, then drifts
-into a different but equally valid run of the same seed (benchmarks/README.md).
+runs all members on the same eval batches. Results equal K separate runs up to float rounding:
+XLA compiles the batched program differently (fused, reordered reductions), so they agree to
+~1e-6, not bit for bit. Like any change of summation order (1 vs 8 devices, say), that rounding
+can grow over a long run at a high learning rate: MNIST-1D's MLP at Adam 1e-2 agrees to 7 digits
+for ~200 steps, then drifts into a different but equally valid run of the same seed
+(benchmarks/README.md).
 
 Speed: one group pays the fixed costs of a run (compiling, evaluating, checkpointing) once, and
 vmap turns K small matmuls into one batched one; on CPU a vmapped convolution (a grouped

@@ -40,10 +40,9 @@ def _atomic_write(path: pathlib.Path, text: str) -> None:
   os.replace(tmp, path)
 
 
-def _lookup(tree: dict, dotted: str):
-  for part in dotted.split('.'):
-    tree = tree.get(part) if isinstance(tree, dict) else None
-  return _IDENTITY_DEFAULTS.get(dotted) if tree is None else tree
+def _identity_value(tree: dict, dotted: str):
+  value = config_lib.lookup(tree, dotted)
+  return _IDENTITY_DEFAULTS.get(dotted) if value is None else value
 
 
 class Workdir:
@@ -71,8 +70,10 @@ class Workdir:
     if not self.config_path.exists():
       return
     old, new = json.loads(self.config_path.read_text()), json.loads(config_lib.to_json(config))
-    changed = [f"{key}: {_lookup(old, key)!r} -> {_lookup(new, key)!r}"
-               for key in IDENTITY_KEYS if _lookup(old, key) != _lookup(new, key)]
+    before = {key: _identity_value(old, key) for key in IDENTITY_KEYS}
+    after = {key: _identity_value(new, key) for key in IDENTITY_KEYS}
+    changed = [f"{key}: {before[key]!r} -> {after[key]!r}"
+               for key in IDENTITY_KEYS if before[key] != after[key]]
     if changed:
       raise UserError(f"workdir {str(self.path)!r} holds checkpoints of a different experiment "
                       f"({'; '.join(changed)}); use a new --workdir")

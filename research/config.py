@@ -328,6 +328,18 @@ def to_json(config: ml_collections.ConfigDict) -> str:
   return json.dumps(config.to_dict(), indent=2, sort_keys=True, default=str)
 
 
+def with_defaults(stored: dict) -> dict:
+  """A stored config.json as this code reads it: settings it predates take `base()`'s defaults
+  (a new setting's default keeps the older behaviour, so an old run means what it meant)."""
+  def merge(defaults: dict, values: dict) -> dict:
+    merged = dict(defaults)
+    for key, value in values.items():
+      both_dicts = isinstance(value, dict) and isinstance(defaults.get(key), dict)
+      merged[key] = merge(defaults[key], value) if both_dicts else value
+    return merged
+  return merge(json.loads(to_json(base())), stored)
+
+
 def lookup(tree: dict, dotted: str, default: Any = None) -> Any:
   """The value at a dotted key ('optimizer.learning_rate') of a plain nested dict (a config.json
   or summary.json), or `default` where the path does not exist."""

@@ -112,22 +112,21 @@ def stale_runs(done: Sequence[sweep_lib.Run], configs: dict, workdir: pathlib.Pa
   config the experiment now expands to, resolved as that run resolved its own (so derived values
   agree), in a setting not in `RESULT_NEUTRAL_KEYS`. A setting that a run's config.json lacks
   (it predates the setting) counts as the base default, which keeps the older behaviour."""
-  defaults = json.loads(config_lib.to_json(config_lib.base()))
   stale = {}
   for run in done:
     try:
-      old = json.loads((workdir / run.name / 'config.json').read_text())
+      raw = json.loads((workdir / run.name / 'config.json').read_text())
+      old = config_lib.with_defaults(raw)
       new = config_lib.resolve_like(configs[run.name], old)
     except (OSError, ValueError, KeyError, TypeError, ZeroDivisionError):
       stale[run.name] = ['its config.json is missing or unreadable']
       continue
     changes = []
-    for key, (_, value) in workdir_lib.flat_diff(old, new).items():
-      stored = config_lib.lookup(old, key, _ABSENT)
-      if value is None or _neutral(key) or (
-          stored is _ABSENT and config_lib.lookup(defaults, key) == value):
+    for key, (stored, value) in workdir_lib.flat_diff(old, new).items():
+      if value is None or _neutral(key):
         continue
-      changes.append(f"{key}: {'(not set)' if stored is _ABSENT else repr(stored)} -> {value!r}")
+      unset = config_lib.lookup(raw, key, _ABSENT) is _ABSENT
+      changes.append(f"{key}: {'(not set)' if unset else repr(stored)} -> {value!r}")
     if changes:
       stale[run.name] = changes
   return stale

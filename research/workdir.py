@@ -29,8 +29,6 @@ log = logging.getLogger('research')
 # into a different model or continue on different data, so it is refused.
 IDENTITY_KEYS = ('model', 'dataset.name', 'dataset.validation_fraction', 'dataset.shuffle',
                  'loss', 'seed', 'batch_size', 'optimizer.name')
-# What an identity key meant in workdirs written before the key existed.
-_IDENTITY_DEFAULTS = {'dataset.shuffle': 'every_epoch'}
 
 
 def _atomic_write(path: pathlib.Path, text: str) -> None:
@@ -38,11 +36,6 @@ def _atomic_write(path: pathlib.Path, text: str) -> None:
   with os.fdopen(fd, 'w') as f:
     f.write(text)
   os.replace(tmp, path)
-
-
-def _identity_value(tree: dict, dotted: str):
-  value = config_lib.lookup(tree, dotted)
-  return _IDENTITY_DEFAULTS.get(dotted) if value is None else value
 
 
 class Workdir:
@@ -69,11 +62,12 @@ class Workdir:
     """Refuses to resume a checkpoint written under a config that differs in identity keys."""
     if not self.config_path.exists():
       return
-    old, new = json.loads(self.config_path.read_text()), json.loads(config_lib.to_json(config))
-    before = {key: _identity_value(old, key) for key in IDENTITY_KEYS}
-    after = {key: _identity_value(new, key) for key in IDENTITY_KEYS}
-    changed = [f"{key}: {before[key]!r} -> {after[key]!r}"
-               for key in IDENTITY_KEYS if before[key] != after[key]]
+    # Settings the old config.json predates read as their defaults (e.g. dataset.shuffle).
+    old = config_lib.with_defaults(json.loads(self.config_path.read_text()))
+    new = json.loads(config_lib.to_json(config))
+    pairs = {key: (config_lib.lookup(old, key), config_lib.lookup(new, key))
+             for key in IDENTITY_KEYS}
+    changed = [f"{key}: {a!r} -> {b!r}" for key, (a, b) in pairs.items() if a != b]
     if changed:
       raise UserError(f"workdir {str(self.path)!r} holds checkpoints of a different experiment "
                       f"({'; '.join(changed)}); use a new --workdir")

@@ -62,16 +62,16 @@ class Workdir:
     """Refuses to resume a checkpoint written under a config that differs in identity keys."""
     if not self.config_path.exists():
       return
+    stored, new = json.loads(self.config_path.read_text()), json.loads(config_lib.to_json(config))
     # Settings the old config.json predates read as their defaults (e.g. dataset.shuffle).
-    old = config_lib.with_defaults(json.loads(self.config_path.read_text()))
-    new = json.loads(config_lib.to_json(config))
+    old = config_lib.with_defaults(stored)
     pairs = {key: (config_lib.lookup(old, key), config_lib.lookup(new, key))
              for key in IDENTITY_KEYS}
     changed = [f"{key}: {a!r} -> {b!r}" for key, (a, b) in pairs.items() if a != b]
     if changed:
       raise UserError(f"workdir {str(self.path)!r} holds checkpoints of a different experiment "
                       f"({'; '.join(changed)}); use a new --workdir")
-    harmless = {key: [a, b] for key, (a, b) in flat_diff(old, new).items()}
+    harmless = {key: [a, b] for key, (a, b) in flat_diff(stored, new).items()}
     if harmless and self.is_writer:
       log.info('resuming with changed settings: %s',
                ', '.join(f'{k}: {a!r} -> {b!r}' for k, (a, b) in harmless.items()))

@@ -1,14 +1,23 @@
-"""Graceful stops: SIGTERM / SIGINT end a run after the current step, with a checkpoint.
+"""Graceful stops: SIGTERM / SIGINT end a run cleanly, from process start to exit.
 
 Cluster schedulers announce preemption with SIGTERM; a person stops a run with Ctrl-C (SIGINT).
-Either way the runner finishes the step in flight, writes a checkpoint (waiting for the async
-write to commit), and raises `Preempted`; the CLI then exits with 128 + the signal number (143 for
-SIGTERM, 130 for SIGINT), as a shell reports a process ended by that signal. Rerunning the same
-command resumes from that checkpoint. This works in a single process: Orbax's own preemption
-check only fires under `jax.distributed`.
+A handler only records the signal (`StopRequest`); the runner reads it at safe points, so a signal
+never lands inside XLA compilation, a restore or an Orbax write (raising there crashed the process):
+- before training starts (config, data, initialization, restore): the run stops with nothing
+  new written;
+- in the training loop: the step in flight finishes, a checkpoint is written (waiting for the
+  async write to commit);
+- during the final evaluation: the last checkpoint is already on disk; the run stops before
+  writing summary.json, and rerunning evaluates.
+Each raises `Preempted`; the CLI exits with 128 + the signal number (143 for SIGTERM, 130 for
+SIGINT), as a shell reports a process ended by that signal. A second signal while the first is
+being honoured exits at once (without a new checkpoint; the last committed one stays). This works
+in a single process: Orbax's own preemption check only fires under `jax.distributed`.
 """
 import contextlib
+import os
 import signal
+import sys
 import threading
 from typing import Iterator
 
@@ -16,12 +25,11 @@ SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 class Preempted(Exception):
-  """The run stopped on a signal after checkpointing `step`."""
+  """The run stopped on a signal; `message` says what was kept."""
 
-  def __init__(self, step: int, signum: int):
-    super().__init__(f"stopped by {signal.Signals(signum).name} after step {step}; a checkpoint "
-                     "was written: rerun the same command to resume")
-    self.step, self.signum = step, signum
+  def __init__(self, signum: int, message: str):
+    super().__init__(f"stopped by {signal.Signals(signum).name} {message}")
+    self.signum = signum
 
   @property
   def exit_code(self) -> int:
@@ -29,7 +37,7 @@ class Preempted(Exception):
 
 
 class StopRequest:
-  """Set by a signal handler; read by the training loop between steps."""
+  """Set by a signal handler; read by the runner at safe points."""
 
   def __init__(self):
     self.signum: int | None = None
@@ -37,25 +45,58 @@ class StopRequest:
   def __bool__(self) -> bool:
     return self.signum is not None
 
+  def check(self, message: str) -> None:
+    """Raises `Preempted` (with `message`: what was kept) if a signal has arrived."""
+    if self.signum is not None:
+      raise Preempted(self.signum, message)
+
 
 @contextlib.contextmanager
-def stop_on_signals() -> Iterator[StopRequest]:
+def stop_on_signals(request: StopRequest | None = None) -> Iterator[StopRequest]:
   """Within the block, SIGTERM and SIGINT set the yielded request instead of killing the process.
 
-  Outside the main thread (where Python cannot install handlers) the request never fires.
+  Pass an outer block's `request` to keep a signal that arrived before this block. A second signal
+  exits the process at once. Outside the main thread (where Python cannot install handlers) the
+  request never fires.
   """
-  request = StopRequest()
+  request = request if request is not None else StopRequest()
   if threading.current_thread() is not threading.main_thread():
     yield request
     return
 
   def handler(signum, frame):
     del frame
+    if request.signum is not None:
+      print(f"research: second signal ({signal.Signals(signum).name}): exiting now, without a new "
+            "checkpoint", file=sys.stderr, flush=True)
+      os._exit(128 + signum)  # pylint: disable=protected-access
     request.signum = signum
 
   previous = {s: signal.signal(s, handler) for s in SIGNALS}
   try:
     yield request
+  finally:
+    for s, h in previous.items():
+      signal.signal(s, h)
+
+
+@contextlib.contextmanager
+def exit_on_signals(command: str) -> Iterator[None]:
+  """For commands that only read (eval, generate): a signal exits at once with 128 + signum and
+  one line, instead of a KeyboardInterrupt raised inside a JAX or Orbax call."""
+  if threading.current_thread() is not threading.main_thread():
+    yield
+    return
+
+  def handler(signum, frame):
+    del frame
+    print(f"research {command}: stopped by {signal.Signals(signum).name}", file=sys.stderr,
+          flush=True)
+    os._exit(128 + signum)  # pylint: disable=protected-access
+
+  previous = {s: signal.signal(s, handler) for s in SIGNALS}
+  try:
+    yield
   finally:
     for s, h in previous.items():
       signal.signal(s, h)

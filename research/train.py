@@ -6,12 +6,14 @@ steps, evaluates the whole validation split every `eval_every` steps, checkpoint
 `summary.json`. Re-running on the same workdir resumes from the newest checkpoint; because the
 data iterator's position and the RNG key are in the checkpoint, the resumed run is the same run.
 """
+import contextlib
 import functools
 import logging
 import time
 from typing import Callable
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
@@ -77,8 +79,8 @@ def _apply(state: experiment.TrainState, params, inputs, *, train: bool, rng=Non
 
 
 def train_step(state: experiment.TrainState, batch: dict, *, task: tasks.Task,
-               loss_fn: Callable, axis_name: str | None = None, grad_accum_steps: int = 1
-               ) -> tuple[experiment.TrainState, dict]:
+               loss_fn: Callable, axis_name: str | None = None, grad_accum_steps: int = 1,
+               skip_nonfinite: bool = False) -> tuple[experiment.TrainState, dict]:
   """One gradient step on `batch`; returns the new state and metric (sum, count) pairs.
 
   Pure: the dropout (and token-masking) key comes from `state.rng` and the step
@@ -92,7 +94,7 @@ def train_step(state: experiment.TrainState, batch: dict, *, task: tasks.Task,
     grads, sums, batch_stats = microbatch.accumulate(
         functools.partial(_summed_loss_gradients, state, task=task, loss_fn=loss_fn),
         state.params, state.batch_stats, batch, grad_accum_steps, dropout_key, axis_name)
-    return _update(state, grads, sums, batch_stats)
+    return _update(state, grads, sums, batch_stats, skip_nonfinite)
   inputs, targets = task.prepare(batch, task_key)
 
   def objective(params):
@@ -104,18 +106,29 @@ def train_step(state: experiment.TrainState, batch: dict, *, task: tasks.Task,
   if axis_name is not None:
     grads = jax.lax.pmean(grads, axis_name)
     sums = jax.lax.psum(sums, axis_name)
-  return _update(state, grads, sums, batch_stats)
+  return _update(state, grads, sums, batch_stats, skip_nonfinite)
 
 
-def _update(state: experiment.TrainState, grads, sums: dict, batch_stats
-            ) -> tuple[experiment.TrainState, dict]:
-  """Applies the (averaged) gradients; adds the gradient norm to the metric sums."""
+def _update(state: experiment.TrainState, grads, sums: dict, batch_stats,
+            skip_nonfinite: bool = False) -> tuple[experiment.TrainState, dict]:
+  """Applies the (averaged) gradients; adds the gradient norm to the metric sums.
+
+  With `skip_nonfinite`, finite gradients can still overflow a parameter (a huge learning rate):
+  such an update is dropped (parameters, optimizer state and BatchNorm statistics stay as they
+  were; the step counter advances) and the step's gradient norm is reported as NaN, which the
+  loop counts as a skipped step, as it does non-finite gradients."""
   # The norm of the (averaged) gradient; a (value, 1) pair so windows average it per step.
-  sums['grad_norm'] = (optax.tree.norm(grads), jax.numpy.float32(1.0))
-  state = state.apply_gradients(grads=grads)
+  norm = optax.tree.norm(grads)
+  new = state.apply_gradients(grads=grads)
   if batch_stats is not None:
-    state = state.replace(batch_stats=batch_stats)
-  return state, sums
+    new = new.replace(batch_stats=batch_stats)
+  if skip_nonfinite:
+    finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in
+                                jax.tree.leaves((new.params, new.batch_stats))]))
+    kept = jax.tree.map(lambda a, b: jnp.where(finite, a, b), new, state)
+    new, norm = kept.replace(step=new.step), jnp.where(finite, norm, jnp.nan)
+  sums['grad_norm'] = (norm, jnp.float32(1.0))
+  return new, sums
 
 
 def _summed_loss_gradients(state: experiment.TrainState, params, batch_stats, batch: dict,
@@ -161,7 +174,8 @@ class Steps:
   def __init__(self, exp: experiment.Experiment):
     self.exp = exp
     kwargs = dict(task=exp.task, loss_fn=exp.loss_fn, axis_name=exp.devices.axis_name)
-    accum = dict(grad_accum_steps=exp.config.get('grad_accum_steps', 1))
+    accum = dict(grad_accum_steps=exp.config.grad_accum_steps,
+                 skip_nonfinite=exp.config.skip_nonfinite)
     self.per_dispatch = exp.config.get('steps_per_dispatch', 1)
     step = train_steps if self.per_dispatch > 1 else train_step
     self.train = exp.devices.compile(functools.partial(step, **kwargs, **accum))
@@ -215,47 +229,71 @@ class Steps:
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
-                       source: run_metadata.ConfigSource | None = None) -> dict:
+                       source: run_metadata.ConfigSource | None = None,
+                       stop_request: preemption.StopRequest | None = None) -> dict:
   """Trains `config` in `workdir` (resuming if it holds checkpoints); returns the summary.
 
-  `source` (the config file, argument and overrides) is recorded in run.json for reports."""
-  exp = experiment.build(config)  # First: a bad config must not leave an empty workdir behind.
-  exp.devices.check_batch(exp.eval_batch_size, 'config.eval_batch_size')
-  profiling.steps_to_trace(exp.config)  # Checks profile_steps against total_steps.
-  run_dir = workdir_lib.Workdir(workdir)
-  with run_dir.lock():
-    run_dir.write_source(source)
-    return _run(exp, run_dir)
+  `source` (the config file, argument and overrides) is recorded in run.json for reports.
+  `stop_request`: the CLI's, set by a signal since the process started; without one, SIGTERM and
+  SIGINT are handled for the duration of this call (research/preemption.py)."""
+  log.info('setting up %s: model %s on %s', workdir, config.model.name, config.dataset.name)
+  with preemption.stop_on_signals(stop_request) as stop_request:
+    exp = experiment.build(config)  # First: a bad config must not leave an empty workdir behind.
+    exp.devices.check_batch(exp.eval_batch_size, 'config.eval_batch_size')
+    profiling.steps_to_trace(exp.config)  # Checks profile_steps against total_steps.
+    stop_request.check('before training started; nothing was written')
+    run_dir = workdir_lib.Workdir(workdir)
+    with run_dir.lock():
+      return _run(exp, run_dir, source, stop_request)
 
 
-def _run(exp: experiment.Experiment, run_dir: workdir_lib.Workdir) -> dict:
+def _run(exp: experiment.Experiment, run_dir: workdir_lib.Workdir,
+         source: run_metadata.ConfigSource | None, stop_request: preemption.StopRequest) -> dict:
   """The body of `train_and_evaluate`, holding the workdir's lock."""
   cfg = exp.config
-  ckpt = checkpoint.Checkpointer(run_dir.path, keep=cfg.get('keep_checkpoints', 3))
-  start = ckpt.latest_step()
-  if start is not None:
-    run_dir.check_resumable(cfg)
-  run_dir.write_config(cfg)
-  # Live progress reads the train loss and validation metric from the rows written here.
-  progress = progress_lib.Progress.from_config(cfg, enabled=run_dir.is_writer)
-  writer = metrics.MultiWriter([run_dir.metric_writer(cfg), progress])
+  run_dir.check_same_experiment(cfg)  # Whenever config.json exists, checkpoints or not.
+  ckpt = checkpoint.Checkpointer(run_dir.path, keep=cfg.keep_checkpoints)
+  try:
+    summary = _train(exp, run_dir, ckpt, source, stop_request)
+  except BaseException:
+    with contextlib.suppress(Exception):  # The run's own error is the one to report.
+      ckpt.close()  # Waits for a save in flight and stops Orbax's threads.
+    raise
+  ckpt.close()
+  return summary
 
+
+def _train(exp: experiment.Experiment, run_dir: workdir_lib.Workdir,
+           ckpt: checkpoint.Checkpointer, source: run_metadata.ConfigSource | None,
+           stop_request: preemption.StopRequest) -> dict:
+  cfg = exp.config
   state = exp.init_state()
   train_iter = data.train_iterator(cfg.dataset, exp.process_batch_size, cfg.seed,
                                    jax.process_index(), jax.process_count())
-  if start is not None:
+  start = 0
+  if ckpt.latest_step() is not None:
     start, saved = ckpt.restore_newest_good(
         experiment.state_to_save(exp.devices.restore_target(state)), train_iter)
     state = experiment.state_from_saved(state, saved)
-    dropped = writer.truncate_after(start)
-    log.info('resumed from step %d (%d metric rows after it dropped)', start, dropped)
-  start = start or 0
   stopper = early_stopping.from_config(cfg)
+  rows = [r for r in run_dir.metric_rows() if r['step'] <= start]
   stop = any([stopper.update(row['step'], row)  # Replays the decisions made before a resume.
-              for row in run_dir.metric_rows() if row['split'] == 'validation'])
+              for row in rows if row['split'] == 'validation'])
   if (start >= cfg.total_steps or stop) and run_dir.summary() is not None:
     log.info('%s already finished at step %d; nothing to do', run_dir.path, start)
     return run_dir.summary()
+  kept = 'before training resumed; the checkpoints are unchanged' if start else (
+      'before training started; nothing was trained')
+  stop_request.check(kept)
+
+  run_dir.record_start(cfg, source)  # Only now: training (or the final evaluation) will run.
+  # Live progress reads the train loss and validation metric from the rows written here.
+  progress = progress_lib.Progress.from_config(cfg, enabled=run_dir.is_writer)
+  writer = metrics.MultiWriter([run_dir.metric_writer(cfg), progress])
+  dropped = writer.truncate_after(start)  # Rows of a killed attempt after the restored step.
+  if start:
+    log.info('resumed from step %d (%d metric rows after it dropped)', start, dropped)
+  skipped_before = sum(r.get('skipped_nonfinite', 0) for r in rows if r['split'] == 'train')
 
   steps = Steps(exp)
   devices = exp.devices
@@ -268,10 +306,12 @@ def _run(exp: experiment.Experiment, run_dir: workdir_lib.Workdir) -> dict:
   timer, window, compile_seconds, last_validation = metrics.Stopwatch(), [], None, None
   wall_start, last_step, skipped = time.time(), start, 0
   profiler = profiling.StepTrace(profiling.steps_to_trace(cfg), run_dir.path / 'profile',
-                                 cfg.get('steps_per_dispatch', 1))
-  with preemption.stop_on_signals() as stop_request, progress, profiler:
+                                 cfg.steps_per_dispatch)
+  with progress, profiler:
     for step in range(start + per_dispatch, (cfg.total_steps if not stop else start) + 1,
                       per_dispatch):
+      if step == start + per_dispatch:  # A signal that came during set-up: stop before compiling.
+        stop_request.check(kept)
       profiler.before_step(step, state)
       host_batch = dispatch.next_batches(train_iter, per_dispatch)
       batch = devices.shard_batch(host_batch, stacked=per_dispatch > 1)
@@ -291,14 +331,14 @@ def _run(exp: experiment.Experiment, run_dir: workdir_lib.Workdir) -> dict:
       preempted = stop_request.signum  # Read once: a signal may arrive at any moment.
       do_eval = step % cfg.eval_every == 0 or step == cfg.total_steps
       do_save = step % cfg.checkpoint_every == 0 or step == cfg.total_steps or preempted
-      if do_eval or do_save or step % cfg.get('log_every', 100) == 0:
+      if do_eval or do_save or step % cfg.log_every == 0:
         jax.block_until_ready(state)
         timer.stop()
         # The window also closes at every checkpoint, so a resumed run logs the same rows.
         host_window = dispatch.per_step(jax.device_get(devices.metrics_to_host(window)),
                                         per_dispatch)
         row, bad = window_row(exp.task, host_window)
-        if bad is not None and not cfg.get('skip_nonfinite', False):
+        if bad is not None and not cfg.skip_nonfinite:
           ckpt.wait()
           raise nonfinite_error(step - len(host_window) + 1 + bad, ckpt)
         skipped += row.get('skipped_nonfinite', 0)
@@ -312,7 +352,8 @@ def _run(exp: experiment.Experiment, run_dir: workdir_lib.Workdir) -> dict:
           ckpt.save(step, devices.for_checkpoint(experiment.state_to_save(state)), train_iter)
         if preempted:
           ckpt.wait()
-          raise preemption.Preempted(step, preempted)
+          raise preemption.Preempted(preempted, f"after step {step}; a checkpoint was written: "
+                                     "rerun the same command to resume")
         if stop:
           log.info('early stopping at step %d: validation %s has not improved on %.4g (step %d) '
                    'for %d evaluations', step, stopper.metric, stopper.best, stopper.best_step,
@@ -323,16 +364,23 @@ def _run(exp: experiment.Experiment, run_dir: workdir_lib.Workdir) -> dict:
   ckpt.wait()
 
   timed_steps = last_step - start - per_dispatch  # The first dispatch includes compilation.
-  final = {'train': steps.evaluate(state, 'train'),
-           'validation': last_validation or steps.evaluate(state, 'validation'),
-           'test': steps.evaluate(state, 'test')}
+  during_final = (f"during the final evaluation; the checkpoint at step {last_step} holds the "
+                  "trained state: rerun the same command to evaluate it")
+  final = {}
+  for split in ('train', 'validation', 'test'):  # A signal is honoured between splits.
+    stop_request.check(during_final)
+    final[split] = (last_validation if split == 'validation' and last_validation
+                    else steps.evaluate(state, split))
   for split in ('validation', 'test'):
+    stop_request.check(during_final)
     exact = steps.exact_match(state, split)
     if exact is not None:
       final[split] = {**final[split], 'exact_match': exact}
+  stop_request.check(during_final)
+  skipped += skipped_before
+  check_trained(final, skipped, last_step, cfg.skip_nonfinite)
   writer.write(last_step, 'test', final['test'])
   writer.close()
-  ckpt.close()
   summary = run_summary(
       cfg, final, last_step=last_step, start=start, timed_steps=timed_steps,
       timed_seconds=timer.seconds, compile_seconds=compile_seconds, wall_start=wall_start,
@@ -340,6 +388,24 @@ def _run(exp: experiment.Experiment, run_dir: workdir_lib.Workdir) -> dict:
       early_stopping={**stopper.state(), 'stopped': stop} if stopper.patience else None,
       flops_per_step=flops_per_step, devices=devices)
   return run_dir.write_summary(summary, devices)
+
+
+def check_trained(final: dict, skipped: int, steps: int, skip_nonfinite: bool,
+                  run: str = '') -> None:
+  """With skip_nonfinite, a run whose final metrics are not finite, or that skipped most of its
+  steps, did not train: it fails (NonFiniteError, exit 1) instead of reporting a result."""
+  bad = [f'{split} {name}={value}' for split, values in final.items()
+         for name, value in values.items()
+         if isinstance(value, float) and not np.isfinite(value)]
+  if bad:
+    raise NonFiniteError(f"{run}the final metrics are not finite ({', '.join(bad)}); no summary "
+                         "was written. Lower the learning rate or clip gradients "
+                         "(optimizer.grad_clip_norm)")
+  if skip_nonfinite and steps and skipped > steps / 2:
+    raise NonFiniteError(
+        f"{run}{skipped} of {steps} steps were skipped as non-finite (skip_nonfinite=True): the "
+        "run did not train; no summary was written. Lower the learning rate or clip gradients "
+        "(optimizer.grad_clip_norm)")
 
 
 def run_summary(cfg: ml_collections.ConfigDict, final: dict, *, last_step: int,
@@ -365,6 +431,6 @@ def run_summary(cfg: ml_collections.ConfigDict, final: dict, *, last_step: int,
           devices.devices, cfg.get('dtype', 'float32')) if devices is not None else None),
       'wall_seconds': time.time() - wall_start,
       'resumed_from_step': start or None,
-      'skipped_nonfinite_steps': skipped if cfg.get('skip_nonfinite', False) else None,
+      'skipped_nonfinite_steps': skipped if cfg.skip_nonfinite else None,
       'early_stopping': early_stopping,
   }

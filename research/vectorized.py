@@ -149,7 +149,7 @@ class _Group:
     tx = optim.create(cfg.optimizer, cfg.total_steps, cfg.get('skip_nonfinite', False),
                       **{name: hyper[name] for name in OPTIMIZER_SCALARS})
     new, sums = train.train_step(state.replace(tx=tx), batch, task=self.exp.task,
-                                 loss_fn=self._loss_fn(hyper))
+                                 loss_fn=self._loss_fn(hyper), skip_nonfinite=cfg.skip_nonfinite)
     return new.replace(tx=state.tx), sums
 
   def _member_eval(self, state: experiment.TrainState, batch: dict, hyper: dict) -> dict:
@@ -210,14 +210,21 @@ def train_vectorized(configs: list[ml_collections.ConfigDict], workdirs: list[st
   if len(paths) != len(configs) or len(set(paths)) != len(paths):
     raise UserError(f'train_vectorized needs one distinct workdir per config: got {len(paths)} '
                     f'workdirs ({len(set(paths))} distinct) for {len(configs)} configs')
+  with preemption.stop_on_signals() as stop_request:  # Honoured from here to the end.
+    return _train_group(configs, paths, group_dir, max_steps, stop_request)
+
+
+def _train_group(configs: list[ml_collections.ConfigDict], paths: list[str], group_dir: str,
+                 max_steps: int | None, stop_request: preemption.StopRequest) -> list[dict]:
   members = [experiment.build(_on_one_device(c)) for c in configs]  # Validates and resolves.
+  stop_request.check('before training started; nothing was written')
   group = _Group(members)
   group_dir = workdir_lib.Workdir(group_dir)
   run_dirs = [workdir_lib.Workdir(p) for p in paths]
   with contextlib.ExitStack() as locks:
     for directory in (group_dir, *run_dirs):
       locks.enter_context(directory.lock())
-    return _run(group, group_dir, run_dirs, max_steps)
+    return _run(group, group_dir, run_dirs, max_steps, stop_request)
 
 
 def _on_one_device(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
@@ -239,7 +246,7 @@ def _check_group_file(group_dir: workdir_lib.Workdir, run_dirs: list, resuming: 
 
 
 def _run(group: _Group, group_dir: workdir_lib.Workdir, run_dirs: list,
-         max_steps: int | None) -> list[dict]:
+         max_steps: int | None, stop_request: preemption.StopRequest) -> list[dict]:
   """The body of `train_vectorized`, holding every directory's lock."""
   cfg, k_members = group.exp.config, len(group.members)
   ckpt = checkpoint.Checkpointer(group_dir.path, keep=cfg.get('keep_checkpoints', 3),
@@ -247,14 +254,15 @@ def _run(group: _Group, group_dir: workdir_lib.Workdir, run_dirs: list,
   start = ckpt.latest_step()
   _check_group_file(group_dir, run_dirs, start is not None)
   for run_dir, member in zip(run_dirs, group.members):
-    run_dir.check_resumable(member.config)  # A member's workdir may hold an earlier run.
-    run_dir.write_config(member.config)
-    run_dir.write_source(None)
+    run_dir.check_same_experiment(member.config)  # A member's workdir may hold an earlier run.
   summaries = [run_dir.summary() for run_dir in run_dirs]
   if (start or 0) >= cfg.total_steps and all(s is not None for s in summaries):
     log.info('group %s already finished at step %d; nothing to do', group_dir.path, start)
     ckpt.close()
     return summaries
+  stop_request.check('before training started; the checkpoints are unchanged')
+  for run_dir, member in zip(run_dirs, group.members):
+    run_dir.record_start(member.config, None)  # Only now: the group will train.
   writers = [run_dir.metric_writer(m.config) for run_dir, m in zip(run_dirs, group.members)]
   # One progress display for the group, showing the first member's loss and validation metric.
   progress = progress_lib.Progress.from_config(cfg)
@@ -274,7 +282,7 @@ def _run(group: _Group, group_dir: workdir_lib.Workdir, run_dirs: list,
   timer, window, compile_seconds, last_validation = metrics.Stopwatch(), [], None, None
   flops_per_step = None
   wall_start, last_step, skipped = time.time(), start, [0] * k_members
-  with preemption.stop_on_signals() as stop_request, progress:
+  with progress:
     for step in range(start + 1, end + 1):
       batch = group.next_batch(streams)
       first = compile_seconds is None
@@ -314,7 +322,8 @@ def _run(group: _Group, group_dir: workdir_lib.Workdir, run_dirs: list,
           ckpt.save(step, jax.device_get(experiment.state_to_save(state)), *streams)
         if preempted:
           ckpt.wait()
-          raise preemption.Preempted(step, preempted)
+          raise preemption.Preempted(preempted, f"after step {step}; a checkpoint was "
+                                     "written: rerun the same command to resume")
         timer.start()
   timer.stop()
   ckpt.wait()
@@ -324,7 +333,12 @@ def _run(group: _Group, group_dir: workdir_lib.Workdir, run_dirs: list,
     ckpt.close()
     return [{'steps': last_step, 'finished': False} for _ in run_dirs]
 
+  stop_request.check(f'during the final evaluation; the checkpoint at step {last_step} holds the '
+                     'trained state: rerun the same command to evaluate it')
   finals = _final_metrics(group, state, last_validation)
+  for k, final in enumerate(finals):
+    train.check_trained(final, skipped[k], last_step - start, cfg.skip_nonfinite,
+                        f'{run_dirs[k].path} (vectorized member {k}): ')
   saved = jax.device_get(experiment.state_to_save(state))
   timed_steps = last_step - start - 1  # The first step of a process includes compilation.
   out = []

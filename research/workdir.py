@@ -31,6 +31,20 @@ IDENTITY_KEYS = ('model', 'dataset.name', 'dataset.validation_fraction', 'datase
                  'loss', 'seed', 'batch_size', 'optimizer.name')
 
 
+CONFIG, METRICS, SUMMARY, CONFIG_CHANGES = (
+    'config.json', 'metrics.jsonl', 'summary.json', 'config_changes.jsonl')
+
+
+def read_json(path: pathlib.Path) -> dict:
+  """A workdir's JSON file; a damaged one is a UserError that names it (never a bare
+  JSONDecodeError)."""
+  try:
+    return json.loads(path.read_text())
+  except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    raise UserError(f"{path} is damaged (not valid JSON: {e}); restore it, or move the workdir "
+                    "aside and start afresh") from None
+
+
 def _atomic_write(path: pathlib.Path, text: str) -> None:
   fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.')
   with os.fdopen(fd, 'w') as f:
@@ -56,28 +70,46 @@ class Workdir:
 
   @property
   def config_path(self) -> pathlib.Path:
-    return self.path / 'config.json'
+    return self.path / CONFIG
 
-  def check_resumable(self, config: ml_collections.ConfigDict) -> None:
-    """Refuses to resume a checkpoint written under a config that differs in identity keys."""
-    if not self.config_path.exists():
+  def stored_config(self) -> dict | None:
+    """The config.json of an earlier start (None when there is none)."""
+    return read_json(self.config_path) if self.config_path.exists() else None
+
+  def check_same_experiment(self, config: ml_collections.ConfigDict) -> None:
+    """Refuses a workdir whose config.json describes another experiment (identity keys differ),
+    whether or not it holds checkpoints: its metric rows and reports belong to that experiment.
+    Reads only; a refused run writes nothing."""
+    stored = self.stored_config()
+    if stored is None:
       return
-    stored, new = json.loads(self.config_path.read_text()), json.loads(config_lib.to_json(config))
+    new = json.loads(config_lib.to_json(config))
     # Settings the old config.json predates read as their defaults (e.g. dataset.shuffle).
     old = config_lib.with_defaults(stored)
     pairs = {key: (config_lib.lookup(old, key), config_lib.lookup(new, key))
              for key in IDENTITY_KEYS}
     changed = [f"{key}: {a!r} -> {b!r}" for key, (a, b) in pairs.items() if a != b]
     if changed:
-      raise UserError(f"workdir {str(self.path)!r} holds checkpoints of a different experiment "
+      raise UserError(f"workdir {str(self.path)!r} holds a run of a different experiment "
                       f"({'; '.join(changed)}); use a new --workdir")
-    harmless = {key: [a, b] for key, (a, b) in flat_diff(stored, new).items()}
-    if harmless and self.is_writer:
-      log.info('resuming with changed settings: %s',
-               ', '.join(f'{k}: {a!r} -> {b!r}' for k, (a, b) in harmless.items()))
-      with open(self.path / 'config_changes.jsonl', 'a') as f:
-        f.write(json.dumps({'time': time.strftime('%Y-%m-%dT%H:%M:%S%z'),
-                            'changes': harmless}) + '\n')
+
+  def record_start(self, config: ml_collections.ConfigDict,
+                   source: run_metadata.ConfigSource | None) -> None:
+    """Writes config.json and run.json, and appends changed settings to config_changes.jsonl:
+    called only once training (or the final evaluation) will really run, so a refused or no-op
+    start leaves the files describing the run that happened."""
+    stored = self.stored_config()
+    if stored is not None and self.is_writer:
+      changes = {key: [a, b] for key, (a, b) in
+                 flat_diff(stored, json.loads(config_lib.to_json(config))).items()}
+      if changes:
+        log.info('resuming with changed settings: %s',
+                 ', '.join(f'{k}: {a!r} -> {b!r}' for k, (a, b) in changes.items()))
+        with open(self.path / CONFIG_CHANGES, 'a') as f:
+          f.write(json.dumps({'time': time.strftime('%Y-%m-%dT%H:%M:%S%z'),
+                              'changes': changes}) + '\n')
+    self.write_config(config)
+    self.write_source(source)
 
   @contextlib.contextmanager
   def lock(self) -> Iterator[None]:
@@ -128,7 +160,7 @@ class Workdir:
     W&B when `config.wandb.enabled`. Only process 0 writes."""
     if not self.is_writer:
       return metrics.MultiWriter([])
-    writers = [metrics.JsonlWriter(self.path / 'metrics.jsonl'), metrics.LogWriter()]
+    writers = [metrics.JsonlWriter(self.path / METRICS), metrics.LogWriter()]
     config = config or ml_collections.ConfigDict()
     if config.get('tensorboard', True):
       writers.append(metric_writers.TensorBoardWriter(self.path / 'tensorboard'))
@@ -138,21 +170,19 @@ class Workdir:
     return metrics.MultiWriter(writers)
 
   def metric_rows(self) -> list[dict]:
-    """The rows of metrics.jsonl, oldest first ([] before the first)."""
-    path = self.path / 'metrics.jsonl'
-    if not path.exists():
-      return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    """The rows of metrics.jsonl, oldest first ([] before the first; a torn last line, what a
+    crash mid-write leaves, is left out)."""
+    return metrics.read_rows(self.path / METRICS)
 
   def summary(self) -> dict | None:
-    path = self.path / 'summary.json'
-    return json.loads(path.read_text()) if path.exists() else None
+    path = self.path / SUMMARY
+    return read_json(path) if path.exists() else None
 
   def write_summary(self, summary: dict, devices) -> dict:
     """Writes summary.json: `summary` plus host, devices, versions, git state, start/end time."""
     summary = {**summary, **run_metadata.collect(devices, self.source, self.start_time)}
     if self.is_writer:
-      _atomic_write(self.path / 'summary.json', json.dumps(summary, indent=2) + '\n')
+      _atomic_write(self.path / SUMMARY, json.dumps(summary, indent=2) + '\n')
     return summary
 
 

@@ -11,6 +11,15 @@ import sys
 import tempfile
 
 os.environ.setdefault('XLA_FLAGS', '--xla_force_host_platform_device_count=8')
+# JAX's persistent compilation cache, shared by the test processes, the pytest-xdist workers
+# (which inherit the variable from the controller) and every CLI subprocess: most tests compile
+# the same few programs, and on 2 cores compilation is most of a test's time. Results do not
+# change: a cached executable is the one the compiler would have produced.
+if 'JAX_COMPILATION_CACHE_DIR' not in os.environ:
+  _CACHE_DIR = tempfile.TemporaryDirectory(prefix='research-jax-cache-')
+  os.environ['JAX_COMPILATION_CACHE_DIR'] = _CACHE_DIR.name
+  os.environ['JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS'] = '0'
+  os.environ['JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES'] = '0'
 # Bundled datasets are built once per test session, into a directory that is removed after it.
 _DATA_DIR = tempfile.TemporaryDirectory(prefix='research-tfds-')
 os.environ['TFDS_DATA_DIR'] = _DATA_DIR.name

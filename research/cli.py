@@ -135,7 +135,8 @@ def _train(args, extra) -> int:
   config = config_lib.load(args.config)
   config_lib.apply_overrides(config, overrides)
   distributed.initialize(args)  # Multi-process runs only; before any JAX computation.
-  source = run_metadata.ConfigSource.from_spec(args.config, overrides)  # For `research report`.
+  source = run_metadata.ConfigSource.from_spec(  # run.json: a report reads, never imports.
+      args.config, overrides, defaults=config_lib.load(args.config), requested=config)
   progress.quiet_library_bars()  # Clean log files: no dataset-preparation bars off a terminal.
   summary = train.train_and_evaluate(config, args.workdir, source=source)
   test = summary['final']['test']

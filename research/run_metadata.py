@@ -2,12 +2,15 @@
 the git commit (with a dirty flag) and the start and end time.
 
 `summary.json` carries these so that a result can be traced back to code and hardware, and
-`run.json` records the config file, its argument and the overrides, so that a report can diff
-the run's config against the file's defaults later. Nothing here may fail a run: a missing git,
-a directory outside any repository or an uninstalled package reads as None.
+`run.json` records the config file, its argument and the overrides, with the file's defaults
+(`get_config(arg)` before the overrides) and the requested config (after them) as plain JSON:
+a report diffs the run's config against those, and never imports the config file a workdir
+names (a received workdir's run.json could name any code). Nothing here may fail a run: a
+missing git, a directory outside any repository or an uninstalled package reads as None.
 """
 import dataclasses
 import datetime
+import json
 import os
 import pathlib
 import platform
@@ -25,32 +28,57 @@ _PACKAGE_DIR = pathlib.Path(__file__).resolve().parent
 
 @dataclasses.dataclass(frozen=True)
 class ConfigSource:
-  """How the config was made: `file` (absolute path) called with `arg`, then `overrides`."""
+  """How the config was made: `file` (absolute path) called with `arg`, then `overrides`.
+
+  `defaults` is what `get_config(arg)` returned and `requested` the config after the overrides
+  (both plain JSON, FieldReferences resolved, before the run derives any value); None in the
+  run.json of runs started before they were recorded, or from Python."""
   file: str | None
   arg: str | None = None
   overrides: tuple[str, ...] = ()
+  defaults: dict | None = None
+  requested: dict | None = None
 
   @classmethod
-  def from_spec(cls, spec: str, overrides: Sequence[str] = ()) -> 'ConfigSource':
-    """From a command line's `path.py[:arg]` and its 'a.b=V' overrides."""
+  def from_spec(cls, spec: str, overrides: Sequence[str] = (), defaults=None,
+                requested=None) -> 'ConfigSource':
+    """From a command line's `path.py[:arg]`, its 'a.b=V' overrides, and the ConfigDicts (or
+    plain dicts) the file gave before (`defaults`) and after (`requested`) the overrides."""
     path, _, arg = spec.partition(':')
     return cls(file=str(pathlib.Path(path).resolve()), arg=arg or None,
-               overrides=tuple(overrides))
+               overrides=tuple(overrides), defaults=plain(defaults), requested=plain(requested))
 
   @property
   def spec(self) -> str | None:
-    """The `path.py[:arg]` string to load the file's defaults again (None when not recorded)."""
+    """The `path.py[:arg]` string the run was started with (None when not recorded)."""
     if self.file is None:
       return None
     return f'{self.file}:{self.arg}' if self.arg else self.file
 
   def to_dict(self) -> dict:
-    return {'config_file': self.file, 'config_arg': self.arg, 'overrides': list(self.overrides)}
+    return {'config_file': self.file, 'config_arg': self.arg, 'overrides': list(self.overrides),
+            'config_defaults': self.defaults, 'config_requested': self.requested}
 
   @classmethod
   def from_dict(cls, record: dict) -> 'ConfigSource':
-    return cls(file=record.get('config_file'), arg=record.get('config_arg'),
-               overrides=tuple(record.get('overrides') or ()))
+    """From run.json's fields; values of the wrong type (a damaged file) read as not recorded."""
+    def tree(key):
+      return record.get(key) if isinstance(record.get(key), dict) else None
+    text = {k: record.get(k) if isinstance(record.get(k), str) else None
+            for k in ('config_file', 'config_arg')}
+    overrides = record.get('overrides')
+    return cls(file=text['config_file'], arg=text['config_arg'],
+               overrides=tuple(map(str, overrides)) if isinstance(overrides, list) else (),
+               defaults=tree('config_defaults'), requested=tree('config_requested'))
+
+
+def plain(config) -> dict | None:
+  """A ConfigDict (or dict) as config.json holds it: FieldReferences resolved, tuples as lists,
+  anything else JSON lacks as its str(); None stays None."""
+  if config is None:
+    return None
+  tree = config.to_dict() if hasattr(config, 'to_dict') else config
+  return json.loads(json.dumps(tree, sort_keys=True, default=str))
 
 
 def utc_now() -> str:

@@ -2,9 +2,15 @@
 
 `write_run_report(workdir)` reads config.json, run.json, metrics.jsonl and summary.json (a run
 still going, or killed, has no summary yet: the report says so and shows what there is) and
-writes `plots/learning_curves.png`, `plots/train_validation_gap.png` and `report.md`: final
-metrics per split, the config's differences from its config file's defaults, wall time,
-throughput, devices, package versions and the git commit. `research report WORKDIR` calls it.
+writes `plots/learning_curves.png`, `plots/train_validation_gap.png` (see `research.run_plots`)
+and `report.md`: the headline result of the run's task (exact match, answer accuracy and
+perplexity for language models), final metrics per split, the config's differences from its
+config file's defaults, wall time, throughput, devices, package versions and the git commit.
+`research report WORKDIR` calls it.
+
+A report only reads: it never imports or runs anything a workdir names (a received workdir's
+run.json could name any file). The config file's defaults come from run.json, recorded when the
+run started; a run.json from before they were recorded gets a report without that comparison.
 
 Train points are the running means of each logging window (training mode: dropout on), not an
 evaluation of the whole train split; the final table's train row is such an evaluation.
@@ -12,110 +18,75 @@ evaluation of the whole train split; the final table's train row is such an eval
 import json
 import pathlib
 
-from matplotlib import figure
+import ml_collections
 
 from research import config as config_lib
-from research import run_metadata
+from research import run_metadata, run_plots
 from research import workdir as workdir_lib
 from research.errors import UserError
 
-CURVE_METRICS = ('loss', 'accuracy')
-SPLIT_STYLES = {'train': dict(color='tab:blue'), 'validation': dict(color='tab:orange', marker='o'),
-                'test': dict(color='tab:green', marker='*', markersize=12, linestyle='none')}
+NOT_RECORDED = ("Not compared: this run.json predates recording the config file's defaults at "
+                "the start of a run, and a report never imports the config file a workdir names "
+                "(it could run any code).")
 
 
 def _read_json(path: pathlib.Path) -> dict | None:
-  return json.loads(path.read_text()) if path.is_file() else None
+  """A workdir's JSON file (None when absent); a damaged one is a UserError naming it."""
+  if not path.is_file():
+    return None
+  try:
+    value = json.loads(path.read_text())
+  except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    raise UserError(f"{path} is damaged (not valid JSON: {e}); restore it to report on the "
+                    "run") from None
+  if not isinstance(value, dict):
+    raise UserError(f"{path} is damaged (holds a {type(value).__name__}, not a JSON object)")
+  return value
 
 
-def _series(rows: list[dict], split: str, metric: str) -> tuple[list[int], list[float]]:
-  points = [(r['step'], r[metric]) for r in rows if r['split'] == split and metric in r]
-  return [s for s, _ in points], [v for _, v in points]
-
-
-def plot_learning_curves(rows: list[dict], path: pathlib.Path) -> pathlib.Path:
-  """Loss and accuracy against step for train, validation (and the final test point)."""
-  metrics = [m for m in CURVE_METRICS if any(m in r for r in rows)] or ['loss']
-  fig = figure.Figure(figsize=(5.5 * len(metrics), 4), layout='constrained')
-  for ax, metric in zip(fig.subplots(1, len(metrics), squeeze=False)[0], metrics):
-    for split, style in SPLIT_STYLES.items():
-      steps, values = _series(rows, split, metric)
-      if steps:
-        ax.plot(steps, values, label=split, **style)
-    ax.set(xlabel='step', ylabel=metric, title=metric)
-    ax.grid(alpha=0.3)
-    ax.legend()
-  return _save(fig, path)
-
-
-def gap_series(rows: list[dict], metric: str) -> tuple[list[int], list[float]]:
-  """Train minus validation accuracy (validation minus train loss) at every evaluated step:
-  positive means the model does better on what it trained on."""
-  train = dict(zip(*_series(rows, 'train', metric)))
-  steps, values = [], []
-  for step, value in zip(*_series(rows, 'validation', metric)):
-    if step in train:
-      steps.append(step)
-      values.append(value - train[step] if metric == 'loss' else train[step] - value)
-  return steps, values
-
-
-def plot_gap(rows: list[dict], path: pathlib.Path) -> pathlib.Path:
-  """The train-validation gap of each curve metric against step."""
-  fig = figure.Figure(figsize=(6, 4), layout='constrained')
-  ax = fig.subplots()
-  for metric in CURVE_METRICS:
-    steps, values = gap_series(rows, metric)
-    if steps:
-      label = 'validation - train loss' if metric == 'loss' else f'train - validation {metric}'
-      ax.plot(steps, values, marker='o', label=label)
-  ax.axhline(0.0, color='gray', linewidth=0.8)
-  ax.set(xlabel='step', ylabel='gap', title='train-validation gap (positive: overfitting side)')
-  ax.grid(alpha=0.3)
-  if ax.get_legend_handles_labels()[0]:
-    ax.legend()
-  return _save(fig, path)
-
-
-def _save(fig: figure.Figure, path: pathlib.Path) -> pathlib.Path:
-  path.parent.mkdir(parents=True, exist_ok=True)
-  fig.savefig(path, dpi=100)  # A bare Figure renders with Agg: no display, no pyplot state.
-  return path
+def read_metric_rows(path: pathlib.Path) -> list[dict]:
+  """The rows of metrics.jsonl; a torn last line (a run killed mid-write) is left out."""
+  if not path.is_file():
+    return []
+  lines = [line for line in path.read_text().splitlines() if line.strip()]
+  rows = []
+  for i, line in enumerate(lines):
+    try:
+      rows.append(json.loads(line))
+    except json.JSONDecodeError as e:
+      if i < len(lines) - 1:
+        raise UserError(f"{path} is damaged at line {i + 1} ({e}); restore it or remove that "
+                        "line to report on the run") from None
+  return [r for r in rows if isinstance(r, dict) and 'step' in r and 'split' in r]
 
 
 def config_differences(config: dict, source: run_metadata.ConfigSource | None
-                       ) -> tuple[list[tuple[str, object, object, str]], str]:
+                       ) -> tuple[list[tuple[str, object, object, str]] | None, str]:
   """(key, file default, this run, why) for every setting that differs from what the config
-  file's `get_config(arg)` returns today, and a sentence saying what was compared."""
+  file's `get_config(arg)` returned when the run started (as run.json recorded it), and a
+  sentence saying what was compared; None instead of the rows when nothing could be."""
   if source is None or source.file is None:
-    return [], ('The config file was not recorded (the run was started from Python, not '
-                '`research train`), so there are no defaults to compare with.')
-  if not pathlib.Path(source.file).is_file():
-    return [], f'The config file `{source.file}` no longer exists; cannot compare with it.'
+    return None, ('The config file was not recorded (the run was started from Python, not '
+                  '`research train`), so there are no defaults to compare with.')
+  if source.defaults is None or source.requested is None:
+    return None, NOT_RECORDED
   try:
-    defaults = config_lib.load(source.spec)
-    requested = defaults.copy_and_resolve_references()
-    config_lib.apply_overrides(requested, source.overrides)
-    expected = config_lib.resolve_like(requested, config)
-  except UserError as e:
-    return [], f'The config file `{source.spec}` no longer loads ({e}); cannot compare with it.'
+    expected = config_lib.resolve_like(ml_collections.ConfigDict(source.requested), config)
+  except (UserError, KeyError, TypeError, ValueError, AttributeError, ZeroDivisionError) as e:
+    return None, f"Not compared: run.json's recorded config does not resolve ({e})."
   overridden = {o.partition('=')[0] for o in source.overrides}
   unexplained = workdir_lib.flat_diff(expected, config)
   rows = []
-  for key, (default, value) in workdir_lib.flat_diff(_plain(defaults), config).items():
+  for key, (default, value) in workdir_lib.flat_diff(source.defaults, config).items():
     if key in overridden:
       why = 'override'
     elif key not in unexplained:
       why = 'derived'  # Filled in at the start (data_dir, total_steps <-> num_epochs, intervals).
     else:
-      why = 'differs from the file today'  # Edited since, or changed when resuming.
+      why = 'not as requested'  # config.json and run.json come from different starts.
     rows.append((key, default, value, why))
-  return rows, f'Compared with `get_config({source.arg!r})` of `{source.file}`.'
-
-
-def _plain(config) -> dict:
-  """A ConfigDict as config.json holds it (tuples as lists)."""
-  return json.loads(config_lib.to_json(config))
+  return rows, (f'Compared with `get_config({source.arg!r})` of `{source.file}` as it was when '
+                'the run started (recorded in run.json; the file itself is not read).')
 
 
 def _fmt(value) -> str:
@@ -150,29 +121,71 @@ def render(workdir: pathlib.Path, config: dict, rows: list[dict], summary: dict 
     out += [f"- Status: finished at step {summary['steps']}"
             + (f", resumed from step {summary['resumed_from_step']}"
                if summary.get('resumed_from_step') else '')]
+  task = config.get('task')
+  final = {split: run_plots.with_perplexity([metrics], task)[0]
+           for split, metrics in ((summary or {}).get('final') or {}).items()}
+  out += _headline(task, final)
   out += ['', '## Final metrics', '']
-  if summary is not None:
-    final = summary['final']
-    names = sorted({k for split in final.values() for k in split})
-    out += _table(['split', *names], [[s, *(final[s].get(n) for n in names)] for s in final])
-    gap = summary.get('train_validation_gap') or {}
-    out += ['', f"Train-validation gap: accuracy {_fmt(gap.get('accuracy'))}, "
-            f"loss {_fmt(gap.get('loss'))}."]
+  if final:
+    first = headline_metrics(task, final)  # Then the rest, alphabetically.
+    names = first + sorted({k for split in final.values() for k in split} - set(first))
+    out += _table(['split', *(run_plots.label(n, task) for n in names)],
+                  [[s, *(final[s].get(n) for n in names)] for s in final])
+    out += _gap_line(config, final)
   else:
     out += ['The run has not finished: no final evaluation yet.']
   out += ['', '## Learning curves', '']
   out += [f'![{p.stem}]({p.relative_to(workdir).as_posix()})' for p in plots]
   out += ['', 'Train points are running means over each logging window (training mode); '
-          'validation points evaluate the whole validation split.', '']
+          'validation points evaluate the whole validation split. A loss or perplexity axis is '
+          'logarithmic when its values span more than a decade (its label says so).', '']
   differences, note = config_differences(config, source)
   out += ['## Config differences from the file\'s defaults', '', note, '']
   if differences:
     out += _table(['key', 'file default', 'this run', 'why'], differences)
-  elif 'Compared' in note:
+  elif differences is not None:
     out += ['None: the run used the file\'s defaults.']
   if summary is not None:
     out += _summary_sections(summary)
   return '\n'.join(out) + '\n'
+
+
+def headline_metrics(task: str | None, final: dict) -> list[str]:
+  """What says how good a run of `task` is: accuracy and loss for classification; exact match,
+  answer accuracy and perplexity for language models (token accuracy and perplexity where the
+  data has no answers to check); masked-token accuracy and perplexity for masked_lm."""
+  present = {k for metrics in final.values() for k in metrics}
+  if not run_plots.is_token_task(task):
+    return [m for m in ('accuracy', 'loss') if m in present]
+  answers = [m for m in ('exact_match', 'answer_accuracy') if m in present]
+  return answers + ['perplexity'] if answers else ['accuracy', 'perplexity']
+
+
+def _headline(task: str | None, final: dict) -> list[str]:
+  names = headline_metrics(task, final)
+  parts = []
+  for split in ('test', 'validation'):
+    values = [f'{run_plots.label(n, task)} **{_fmt(final[split][n])}**'
+              for n in names if n in final.get(split, {})]
+    if values:
+      parts.append(f"{split} {', '.join(values)}")
+  return [f"- Result: {'; '.join(parts)}"] if parts else []
+
+
+def _gap_line(config: dict, final: dict) -> list[str]:
+  """The final evaluation's train-validation gap of the loss and of the headline accuracy."""
+  train, validation = final.get('train', {}), final.get('validation', {})
+  task = config.get('task')
+  accuracy = run_plots.accuracy_metric(task, [train])
+  parts = []
+  if 'loss' in train and 'loss' in validation:
+    parts.append(f"loss {_fmt(validation['loss'] - train['loss'])} "
+                 f"{run_plots.loss_unit(config)} (validation − train)")
+  if accuracy in train and accuracy in validation:
+    parts.append(f"{run_plots.label(accuracy, task)} "
+                 f"{_fmt(100 * (train[accuracy] - validation[accuracy]))} percentage points "
+                 "(train − validation)")
+  return ['', f"Train-validation gap: {'; '.join(parts)}."] if parts else []
 
 
 def _summary_sections(summary: dict) -> list[str]:
@@ -206,13 +219,14 @@ def write_run_report(workdir: str | pathlib.Path) -> list[pathlib.Path]:
   config = _read_json(path / 'config.json')
   if config is None:
     raise UserError(f"{str(path)!r} is not a run's workdir: it has no config.json")
-  metrics_file = path / 'metrics.jsonl'
-  rows = ([json.loads(line) for line in metrics_file.read_text().splitlines() if line.strip()]
-          if metrics_file.is_file() else [])
+  rows = read_metric_rows(path / 'metrics.jsonl')
   record = _read_json(path / 'run.json')
   source = run_metadata.ConfigSource.from_dict(record) if record else None
-  plots = [plot_learning_curves(rows, path / 'plots' / 'learning_curves.png'),
-           plot_gap(rows, path / 'plots' / 'train_validation_gap.png')]
+  summary = _read_json(path / 'summary.json')
+  plots = [run_plots.save(run_plots.learning_curves(rows, config, summary),
+                          path / 'plots' / 'learning_curves.png'),
+           run_plots.save(run_plots.gap_figure(rows, config),
+                          path / 'plots' / 'train_validation_gap.png')]
   report = path / 'report.md'
-  report.write_text(render(path, config, rows, _read_json(path / 'summary.json'), source, plots))
+  report.write_text(render(path, config, rows, summary, source, plots))
   return [*plots, report]

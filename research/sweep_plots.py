@@ -5,7 +5,10 @@
     DIR/plots/overview.png   the mean validation accuracy (first curve metric) of every point,
                              one panel per table column, one line per table row
 
-Drawn with matplotlib's Agg canvas directly (no pyplot, no display, no global backend switch).
+A loss or perplexity axis is logarithmic when the plotted means span more than a decade (largest /
+smallest > 10), linear otherwise, as in a run's report (`research.run_plots.log_scale`); the axis
+label says '(log scale)'. Drawn with matplotlib's Agg canvas directly (no pyplot, no display, no
+global backend switch).
 """
 import json
 import pathlib
@@ -13,7 +16,9 @@ from typing import Sequence
 
 import numpy as np
 
+from research import run_plots
 from research import sweep as sweep_lib
+from research.errors import UserError
 
 PLOTS_DIR = 'plots'
 
@@ -23,9 +28,16 @@ def _curve(run_dir: pathlib.Path, metric: str) -> dict[int, float]:
   if not path.exists():
     return {}
   curve = {}
-  for line in path.read_text().splitlines():
-    row = json.loads(line) if line.strip() else {}
-    if row.get('split') == 'validation' and metric in row:
+  lines = [line for line in path.read_text().splitlines() if line.strip()]
+  for i, line in enumerate(lines):
+    try:
+      row = json.loads(line)
+    except json.JSONDecodeError as e:
+      if i == len(lines) - 1:
+        break  # A torn last line: the run was killed while writing it.
+      raise UserError(f"{path} is damaged at line {i + 1} ({e}); restore it or remove that "
+                      "line to report on the sweep") from None
+    if isinstance(row, dict) and row.get('split') == 'validation' and metric in row:
       curve[int(row['step'])] = float(row[metric])  # A resumed run rewrites a step: keep the last.
   return curve
 
@@ -50,11 +62,41 @@ def _figure(panels: int, height: float = 3.2):
   return figure
 
 
+def _scale(ax, metric: str, means) -> str:
+  """Sets a log y-axis on a loss-like panel whose means span more than a decade; returns the
+  label suffix that says so."""
+  if metric in run_plots.LOSS_LIKE and run_plots.log_scale([float(v) for v in means]):
+    run_plots.set_log_scale(ax)
+    return ' (log scale)'
+  return ''
+
+
 def _groups(runs: Sequence[sweep_lib.Run]) -> dict[str, list[sweep_lib.Run]]:
   groups: dict[str, list[sweep_lib.Run]] = {}
   for run in runs:
     groups.setdefault(run.group, []).append(run)
   return groups
+
+
+def group_figure(root: pathlib.Path, curves: Sequence[str], group: str,
+                 members: Sequence[sweep_lib.Run]):
+  """(the figure of one grid point, whether it has any curve): a panel per curve metric."""
+  figure, plotted = _figure(len(curves)), False
+  for i, metric in enumerate(curves):
+    ax = figure.add_subplot(1, len(curves), i + 1)
+    curve = mean_curve(root, members, metric)
+    suffix = ''
+    if curve is not None:
+      steps, mean, std, seeds = curve
+      ax.plot(steps, mean, label=f'mean of {seeds} seed(s)')
+      ax.fill_between(steps, mean - std, mean + std, alpha=0.25, label='± 1 std')
+      ax.legend(fontsize='small')
+      suffix = _scale(ax, metric, mean)
+      plotted = True
+    ax.set(xlabel='step', ylabel=f'validation {metric}{suffix}')
+    ax.grid(alpha=0.3, which='both' if suffix else 'major')
+  figure.suptitle(group, fontsize='medium')
+  return figure, plotted
 
 
 def plot_groups(sweep_dir: str | pathlib.Path) -> list[pathlib.Path]:
@@ -64,19 +106,7 @@ def plot_groups(sweep_dir: str | pathlib.Path) -> list[pathlib.Path]:
   (root / PLOTS_DIR).mkdir(exist_ok=True)
   written = []
   for group, members in _groups(runs).items():
-    figure, plotted = _figure(len(record['curves'])), False
-    for i, metric in enumerate(record['curves']):
-      ax = figure.add_subplot(1, len(record['curves']), i + 1)
-      curve = mean_curve(root, members, metric)
-      if curve is not None:
-        steps, mean, std, seeds = curve
-        ax.plot(steps, mean, label=f'mean of {seeds} seed(s)')
-        ax.fill_between(steps, mean - std, mean + std, alpha=0.25, label='± 1 std')
-        ax.legend(fontsize='small')
-        plotted = True
-      ax.set(xlabel='step', ylabel=f'validation {metric}')
-      ax.grid(alpha=0.3)
-    figure.suptitle(group, fontsize='medium')
+    figure, plotted = group_figure(root, record['curves'], group, members)
     if plotted:
       written.append(root / PLOTS_DIR / f'{group}.png')
       figure.savefig(written[-1])
@@ -99,12 +129,15 @@ def plot_overview(sweep_dir: str | pathlib.Path) -> list[pathlib.Path]:
   figure, plotted = _figure(len(columns), height=4.0), False
   for i, (column, rows) in enumerate(columns.items()):
     ax = figure.add_subplot(1, len(columns), i + 1)
+    means = []
     for row, members in rows.items():
       curve = mean_curve(root, members, metric)
       if curve is not None:
         ax.plot(curve[0], curve[1], label=', '.join(row) or 'all')
+        means += list(curve[1])
         plotted = True
-    ax.set(xlabel='step', ylabel=f'validation {metric} (mean over seeds)',
+    suffix = _scale(ax, metric, means)
+    ax.set(xlabel='step', ylabel=f'validation {metric} (mean over seeds){suffix}',
            title=', '.join(f'{a}={v}' for a, v in zip(record['columns'], column)))
     ax.grid(alpha=0.3)
     ax.legend(fontsize='x-small')

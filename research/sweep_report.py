@@ -7,6 +7,9 @@ run's summary.json. A reference value (e.g. a paper's number) sits beside the me
 compared with, with the difference. Runs without a summary.json are listed, and a cell with fewer
 seeds than the sweep asked for shows how many it has.
 
+Only JSON is read (sweep.json, summary.json, metrics.jsonl): a report never imports the experiment
+or config files that sweep.json names.
+
 Written: DIR/report.md, DIR/report.csv (one line per cell, raw numbers), DIR/report.tex (booktabs
 tabular) and the learning curves of `research.sweep_plots` under DIR/plots/.
 """
@@ -23,6 +26,7 @@ import numpy as np
 from research import config as config_lib
 from research import sweep as sweep_lib
 from research import sweep_plots
+from research.errors import UserError
 
 MISSING = '—'
 
@@ -82,7 +86,11 @@ def aggregate(sweep_dir: str | pathlib.Path) -> Table:
       missing.append(run.name)
       cell.missing.append(run.name)
       continue
-    summary = json.loads(summary_path.read_text())
+    try:
+      summary = json.loads(summary_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+      raise UserError(f"{summary_path} is damaged (not valid JSON: {e}); restore it, or move "
+                      "the run's folder aside and rerun the sweep to train it again") from None
     cell.runs.append(run.name)
     for metric in record['metrics']:
       value = config_lib.lookup(summary, metric['path'])

@@ -51,10 +51,11 @@ def test_the_report_has_valid_plots_the_final_metrics_and_the_config_changes(run
   assert '![learning_curves](plots/learning_curves.png)' in report
   assert '![train_validation_gap](plots/train_validation_gap.png)' in report
   final = _summary(run)['final']
-  for split in ('train', 'validation', 'test'):
-    row = f"| {split} | {final[split]['accuracy']:.4g} | {final[split]['count']} | " \
-          f"{final[split]['loss']:.4g} |"
+  for split in ('train', 'validation', 'test'):  # The headline metrics first.
+    row = f"| {split} | {final[split]['accuracy']:.4g} | {final[split]['loss']:.4g} | " \
+          f"{final[split]['count']} |"
     assert row in report, (row, report)
+  assert f"- Result: test accuracy **{final['test']['accuracy']:.4g}**, loss " in report
   # Overrides are named as such; values the run derived from them are labelled derived.
   assert '| total_steps | – | 20 | override |' in report
   assert '| log_every | 50 | 5 | override |' in report
@@ -80,6 +81,11 @@ def test_summary_records_host_devices_versions_git_and_times(run):
   record = json.loads((run / 'run.json').read_text())
   assert record['config_file'].endswith('configs/default.py')
   assert record['overrides'] == OVERRIDES
+  # The file's defaults and the requested config, as plain JSON: a report needs no import.
+  assert record['config_defaults']['total_steps'] is None
+  assert record['config_defaults']['log_every'] == 50
+  assert record['config_requested']['log_every'] == 5
+  assert record['config_requested']['profile_steps'] == [4, 7]
 
 
 def test_git_state_outside_a_checkout_is_none(tmp_path):
@@ -105,7 +111,40 @@ def test_an_unfinished_run_whose_config_file_is_gone_still_gets_a_report(run, tm
   (copy / 'run.json').write_text(json.dumps(record))
   report = run_report.write_run_report(copy)[-1].read_text()
   assert 'not finished' in report and 'metrics up to step 20' in report
-  assert f"`{tmp_path / 'deleted.py'}` no longer exists" in report
+  # The comparison comes from run.json, whatever became of the file.
+  assert f"of `{tmp_path / 'deleted.py'}` as it was when the run started" in report
+  assert '| log_every | 50 | 5 | override |' in report
+
+
+def _booby_trap(tmp_path):
+  """A config file that leaves a marker file behind when it is imported."""
+  marker, trap = tmp_path / 'imported', tmp_path / 'trap.py'
+  trap.write_text(f'import pathlib\npathlib.Path({str(marker)!r}).write_text("ran")\n'
+                  'def get_config(arg=None):\n  raise SystemExit(3)\n')
+  return trap, marker
+
+
+@pytest.mark.slow
+def test_a_report_never_imports_the_config_file_its_run_json_names(run, tmp_path):
+  trap, marker = _booby_trap(tmp_path)
+  old, new = tmp_path / 'old', tmp_path / 'new'
+  for copy, keep_defaults in ((old, False), (new, True)):
+    shutil.copytree(run, copy, ignore=shutil.ignore_patterns('checkpoints'))
+    record = json.loads((copy / 'run.json').read_text())
+    record['config_file'] = str(trap)
+    if not keep_defaults:  # As run.json was before the defaults were recorded.
+      record.pop('config_defaults', None), record.pop('config_requested', None)
+    (copy / 'run.json').write_text(json.dumps(record))
+  result = run_cli('report', str(old))
+  assert not marker.exists()
+  assert result.returncode == 0, result.stderr[-2000:]
+  report = (old / 'report.md').read_text()
+  assert "Not compared: this run.json predates recording the config file's defaults" in report
+  assert 'Status: finished at step 20' in report
+  report = run_report.write_run_report(new)[-1].read_text()
+  assert not marker.exists()
+  assert '| total_steps | – | 20 | override |' in report
+  assert '| num_epochs | 30 | 1 | derived |' in report
 
 
 def test_a_directory_without_config_json_is_a_user_error(tmp_path):

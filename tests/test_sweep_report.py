@@ -8,6 +8,7 @@ import pytest
 from conftest import run_cli
 from research import sweep as sweep_lib
 from research import sweep_plots, sweep_report
+from research.errors import UserError
 from research.sweep import Metric, Sweep, axis, product
 
 # Known test accuracies per (model, data, seed); the CNN on 'b' lacks seed 2 (a missing run).
@@ -108,3 +109,45 @@ def test_report_cli_writes_tables_and_rejects_other_directories(tmp_path):
     (-0.0004, True, '+0.0'), (-0.025, True, '-2.5'), (0.01, True, '+1.0'), (-0.002, False, '-0.002')])
 def test_differences_are_signed_and_never_minus_zero(value, percent, text):
   assert sweep_report._signed(value, percent) == text
+
+
+def test_loss_curves_spanning_more_than_a_decade_get_a_log_axis(tmp_path):
+  root = _fake_sweep(tmp_path / 's')
+  _, runs = sweep_lib.read_record(root)
+  wide = [r for r in runs if r.labels == {'model': 'mlp', 'data': 'a'}]
+  for run in wide:  # Loss 2.0 -> 0.02 over the run; the other points stay within 0.1 -> 0.05.
+    (root / run.name / 'metrics.jsonl').write_text(''.join(
+        json.dumps({'step': s, 'split': 'validation', 'accuracy': 0.5, 'loss': 2.0 / s ** 2})
+        + '\n' for s in (1, 5, 10)))
+  figure, plotted = sweep_plots.group_figure(root, ['accuracy', 'loss'], 'g', wide)
+  accuracy, loss = figure.axes
+  assert plotted and loss.get_yscale() == 'log' and accuracy.get_yscale() == 'linear'
+  assert loss.get_ylabel() == 'validation loss (log scale)'
+  narrow = [r for r in runs if r.labels == {'model': 'mlp', 'data': 'b'}]
+  figure, _ = sweep_plots.group_figure(root, ['loss'], 'g', narrow)
+  assert figure.axes[0].get_yscale() == 'linear'
+
+
+def test_a_torn_metrics_line_is_skipped_and_a_damaged_summary_is_named(tmp_path):
+  root = _fake_sweep(tmp_path / 's')
+  _, runs = sweep_lib.read_record(root)
+  with open(root / runs[0].name / 'metrics.jsonl', 'a') as f:
+    f.write('{"step": 30, "split": "valid')  # What a run killed mid-write leaves.
+  steps, _, _, seeds = sweep_plots.mean_curve(root, runs[:3], 'accuracy')
+  assert list(steps) == [10, 20] and seeds == 3
+  (root / runs[1].name / 'summary.json').write_text('{"steps": 1')
+  with pytest.raises(UserError, match=f"{runs[1].name}/summary.json is damaged"):
+    sweep_report.aggregate(root)
+
+
+def test_a_report_never_imports_the_files_sweep_json_names(tmp_path):
+  root = _fake_sweep(tmp_path / 's')
+  marker, trap = tmp_path / 'imported', tmp_path / 'trap.py'
+  trap.write_text(f'import pathlib\npathlib.Path({str(marker)!r}).write_text("ran")\n')
+  record = json.loads((root / 'sweep.json').read_text())
+  record['experiment'] = record['base'] = str(trap)
+  for run in record['runs']:
+    run['config'] = str(trap)
+  (root / 'sweep.json').write_text(json.dumps(record))
+  sweep_report.write_report(root)
+  assert not marker.exists()

@@ -1,6 +1,6 @@
 """Child process of `research sweep`: trains several seeds of one grid point as one vmapped program.
 
-    python -m research.sweep_group --sweep-dir DIR --group-dir DIR/groups/G RUN_NAME [RUN_NAME ...]
+  python -P -m research.sweep_group --sweep-dir DIR --group-dir DIR/groups/G RUN_NAME [RUN_NAME ...]
 
 Not meant to be typed by hand: the sweep runner starts it. The run names are looked up in
 DIR/sweep.json; each run's workdir DIR/<run name> gets the normal contract, and the group's own

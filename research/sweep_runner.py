@@ -1,6 +1,6 @@
 """`research sweep`: runs every point of an experiment file as child processes, resumably.
 
-Each run is the ordinary `python -m research train` on its own sub-directory `DIR/<run name>`
+Each run is the ordinary `research train` on its own sub-directory `DIR/<run name>`
 (log in `DIR/<run name>/train.log`), so a run's workdir follows the normal contract and rerunning
 the sweep resumes it from its checkpoints; runs with a summary.json are skipped, unless their
 config.json differs from what the experiment now asks for (then the sweep refuses to start rather
@@ -8,6 +8,8 @@ than tabulate stale results beside new ones; see `stale_runs`). Runs that differ
 only in seed (the seeds of a grid point), or also in the scalar hyper-parameters that
 `research.vectorized` accepts (learning rate, weight decay, ...), are trained as one vmapped
 program in one child, `python -m research.sweep_group`, when vectorizing is on.
+Children start as `python -P -m ...`: they import exactly what this process imports
+(`child_python`), never a folder in the current directory named like a dependency.
 
 Every config is loaded, overridden and validated before the first child starts, so a typo in the
 experiment file costs nothing. SIGTERM / SIGINT stop the children (they checkpoint) and the sweep
@@ -18,6 +20,7 @@ import dataclasses
 import hashlib
 import importlib.util
 import json
+import os
 import pathlib
 import shlex
 import signal
@@ -63,9 +66,31 @@ class Task:
     return f"{len(self.runs)} runs of {len(points)} points: {'; '.join(points)} (vectorized)"
 
 
+def child_python() -> tuple[list[str], dict[str, str] | None]:
+  """(interpreter and flags, environment or None to inherit) for a child that must import exactly
+  what this process imports.
+
+  `python -m X` puts the current directory first on the import path, where a folder named like a
+  dependency (`torch/`, a `jax/` package) would shadow it in the child only. `-P` (Python 3.11+)
+  prepends nothing; this process's own first entry (the console script's directory, or the
+  source tree under `python -m research`) leads the child's PYTHONPATH instead: the same path.
+  """
+  command = [sys.executable, '-P']
+  if sys.flags.safe_path or not sys.path:
+    return command, None  # Nothing was prepended here either.
+  first = os.path.abspath(sys.path[0])
+  inherited = os.environ.get('PYTHONPATH')
+  env = dict(os.environ, PYTHONPATH=os.pathsep.join([first, *([inherited] if inherited else [])]))
+  return command, env
+
+
+def _train_args(run: sweep_lib.Run, run_dir: pathlib.Path) -> list[str]:
+  return ['train', '--config', run.config, '--workdir', str(run_dir),
+          *(f'--config.{o}' for o in run.overrides)]
+
+
 def _train_command(run: sweep_lib.Run, run_dir: pathlib.Path) -> list[str]:
-  return [sys.executable, '-m', 'research', 'train', '--config', run.config,
-          '--workdir', str(run_dir), *(f'--config.{o}' for o in run.overrides)]
+  return [*child_python()[0], '-m', 'research', *_train_args(run, run_dir)]
 
 
 def _vectorized_module():
@@ -166,7 +191,7 @@ def plan(runs: Sequence[sweep_lib.Run], configs: dict, workdir: pathlib.Path, ve
       reason = vectorized.vectorizable([configs[r.name] for r in batch])
     if vectorized is not None and reason is None:
       group_dir = _group_dir(workdir, batch)
-      command = [sys.executable, '-m', 'research.sweep_group', '--sweep-dir', str(workdir),
+      command = [*child_python()[0], '-m', 'research.sweep_group', '--sweep-dir', str(workdir),
                  '--group-dir', str(group_dir), *(r.name for r in batch)]
       tasks.append(Task(batch, command, group_dir / 'train.log'))
       continue
@@ -179,11 +204,13 @@ def plan(runs: Sequence[sweep_lib.Run], configs: dict, workdir: pathlib.Path, ve
 
 def _start(task: Task) -> None:
   task.log.parent.mkdir(parents=True, exist_ok=True)
+  env = child_python()[1]
+  path = f"PYTHONPATH={shlex.quote(env['PYTHONPATH'])} " if env else ''
   with open(task.log, 'a') as log:
-    log.write(f"\n# {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(task.command)}\n")
+    log.write(f"\n# {time.strftime('%Y-%m-%d %H:%M:%S')} {path}{shlex.join(task.command)}\n")
     log.flush()
     task.process = subprocess.Popen(task.command, stdout=log, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL)
+                                    stdin=subprocess.DEVNULL, env=env)
   task.started = time.time()
 
 
@@ -247,7 +274,7 @@ def run_sweep(experiment: str, workdir: str, jobs: int = 1, dry_run: bool = Fals
     say(f'{sweep.name}: {len(runs)} runs ({len(runs) // sweep.seeds} points x {sweep.seeds} '
         f'seeds) in {root}')
     for run in runs:
-      say(f'{run.name}: ' + shlex.join(_train_command(run, root / run.name)[3:]))
+      say(f'{run.name}: ' + shlex.join(_train_args(run, root / run.name)))
     tasks, done = plan(runs, configs, root, vectorize, say)
     say(f'would start {len(tasks)} task(s) ({len(done)} run(s) already finished): '
         + '; '.join(t.title for t in tasks))

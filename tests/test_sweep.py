@@ -1,12 +1,15 @@
 """Sweeps: expansion of experiment files, dry runs, bad experiment files, and resuming a sweep."""
 import concurrent.futures
 import json
+import os
 import pathlib
+import subprocess
+import sys
 import textwrap
 
 import pytest
 
-from conftest import run_cli
+from conftest import ROOT, run_cli
 from research import config as config_lib
 from research import sweep as sweep_lib
 from research import sweep_runner
@@ -64,12 +67,13 @@ def test_expansion_rejects_duplicate_points_and_seed_overrides():
     sweep_lib.expand(Sweep(name='t', base='c.py', grid=axis('s', [1], key='seed')))
 
 
-def _write_experiment(path, grid: str, seeds: int = 1, extra: str = ''):
+def _write_experiment(path, grid: str, seeds: int = 1, extra: str = '',
+                      base: str = 'configs/default.py'):
   path.write_text(textwrap.dedent(f"""\
       from research.sweep import Metric, Sweep, axis, product
 
       def get_sweep():
-        return Sweep(name='tiny', base='configs/default.py', seeds={seeds},
+        return Sweep(name='tiny', base={base!r}, seeds={seeds},
                      grid={grid},
                      overrides={{'total_steps': 20, 'eval_every': 10,
                                  'model.hidden_sizes': (16,), 'batch_size': 32}}{extra})
@@ -214,3 +218,30 @@ def test_seeds_and_learning_rates_train_as_one_vectorized_child(tmp_path):
   assert group_dir.name.startswith('lr=0.01+1-more-points,')
   rerun = run_cli('sweep', experiment, '--workdir', str(sweep_dir))
   assert rerun.returncode == 0 and '4 already finished, 0 to start' in rerun.stdout
+
+
+@pytest.mark.slow
+def test_children_do_not_import_from_the_current_directory(tmp_path):
+  """A folder in the current directory named like a dependency (a `jax` package that raises)
+  reaches neither kind of child (`research train`, the vectorized group): they import what the
+  parent imports, as `research train` does from the same directory."""
+  cwd = tmp_path / 'cwd'
+  (cwd / 'jax').mkdir(parents=True)
+  (cwd / 'jax' / '__init__.py').write_text("raise ImportError('shadowed')\n")
+  experiment = _write_experiment(
+      tmp_path / 'exp.py', "axis('kind', {'group': {}, 'single': {'early_stopping.patience': 5}})",
+      seeds=2, base=str(ROOT / 'configs' / 'default.py'))
+  sweep_dir = tmp_path / 'sweep'
+  script = pathlib.Path(sys.executable).with_name('research')  # The console script, as a user.
+  parent = [str(script)] if script.exists() else [sys.executable, '-P', '-m', 'research']
+  result = subprocess.run(
+      [*parent, 'sweep', experiment, '--workdir', str(sweep_dir), '--jobs', '2'], cwd=cwd,
+      env=dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=1'),
+      capture_output=True, text=True, timeout=600)
+  logs = '\n'.join(p.read_text()[-1500:] for p in sweep_dir.rglob('train.log'))
+  assert result.returncode == 0, (result.stdout, result.stderr[-2000:], logs)
+  assert 'kind=group,seeds=0+1 (vectorized)' in result.stdout
+  assert 'done kind=single,seed=1' in result.stdout and 'shadowed' not in logs
+  for name in ('kind=group,seed=0', 'kind=group,seed=1', 'kind=single,seed=0',
+               'kind=single,seed=1'):
+    assert json.loads((sweep_dir / name / 'summary.json').read_text())['steps'] == 20

@@ -84,6 +84,27 @@ def find_pairs(directory: os.PathLike | str) -> list[tuple[str, str]]:
   return pairs
 
 
+def pair_prefix(images_path: os.PathLike | str) -> str:
+  """'train' for `.../train-images-idx3-ubyte.gz`: the name that pairs images with labels."""
+  return os.path.basename(os.fspath(images_path))[:-len(IMAGES_SUFFIX)]
+
+
+def read_pair(images_path: os.PathLike | str, labels_path: os.PathLike | str
+              ) -> tuple[np.ndarray, np.ndarray]:
+  """Reads one pair: (images uint8 [N, H, W], labels int64 [N]), checked to match."""
+  images, labels = read_idx_gz(images_path), read_idx_gz(labels_path)
+  if images.ndim != 3 or images.dtype != np.uint8:
+    raise UserError(f'{images_path}: expected uint8 images [N, H, W], got {images.dtype} '
+                    f'{images.shape}')
+  if labels.ndim != 1 or labels.dtype != np.uint8:
+    raise UserError(f'{labels_path}: expected uint8 labels [N], got {labels.dtype} '
+                    f'{labels.shape}')
+  if len(images) != len(labels):
+    raise UserError(f'{images_path} has {len(images)} images but {labels_path} has '
+                    f'{len(labels)} labels')
+  return images, labels.astype(np.int64)
+
+
 def read_image_label_pairs(directory: os.PathLike | str) -> tuple[np.ndarray, np.ndarray]:
   """Reads every pair in `directory` and returns (images uint8 [N, H, W], labels int64 [N]).
 
@@ -92,18 +113,9 @@ def read_image_label_pairs(directory: os.PathLike | str) -> tuple[np.ndarray, np
   """
   all_images, all_labels = [], []
   for images_path, labels_path in find_pairs(directory):
-    images, labels = read_idx_gz(images_path), read_idx_gz(labels_path)
-    if images.ndim != 3 or images.dtype != np.uint8:
-      raise UserError(f'{images_path}: expected uint8 images [N, H, W], got {images.dtype} '
-                      f'{images.shape}')
-    if labels.ndim != 1 or labels.dtype != np.uint8:
-      raise UserError(f'{labels_path}: expected uint8 labels [N], got {labels.dtype} '
-                      f'{labels.shape}')
-    if len(images) != len(labels):
-      raise UserError(f'{images_path} has {len(images)} images but {labels_path} has '
-                      f'{len(labels)} labels')
+    images, labels = read_pair(images_path, labels_path)
     all_images.append(images)
-    all_labels.append(labels.astype(np.int64))
+    all_labels.append(labels)
   shapes = {i.shape[1:] for i in all_images}
   if len(shapes) > 1:
     raise UserError(f'IDX files in {directory!r} have different image shapes: {sorted(shapes)}')

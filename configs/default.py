@@ -12,8 +12,7 @@ run also prepares the dataset, a few seconds more).
 from research import config as config_lib
 
 
-def get_config(arg=None):
-  del arg  # No variants.
+def get_config():
   config = config_lib.base()
   config.dataset.name = 'digits'
   config.model.hidden_sizes = (128, 64)

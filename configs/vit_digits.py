@@ -14,8 +14,7 @@ import ml_collections
 from research import config as config_lib
 
 
-def get_config(arg=None):
-  del arg
+def get_config():
   config = config_lib.base()
   config.dataset.name = 'digits'
   config.model = ml_collections.ConfigDict(dict(

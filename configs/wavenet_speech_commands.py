@@ -17,8 +17,7 @@ import ml_collections
 from research import config as config_lib
 
 
-def get_config(arg=None):
-  del arg
+def get_config():
   config = config_lib.base()
   config.dataset.name = 'speech_commands'
   config.dataset.audio_length = 16000

@@ -5,90 +5,25 @@
     research generate --workdir DIR --prompt TEXT [--max-new-tokens N] [--temperature T] [--top-k K]
     research sweep experiments/X.py --workdir DIR [--jobs N] [--dry-run] [--no-vectorize]
     research report DIR     (a sweep's tables and plots, or one run's report)
+    research list [configs|models|datasets|losses|optimizers|tasks|keys]
+    research --version;  research train ... --dry-run  (print the resolved config, run nothing)
 
 Exit codes: 0 success; 2 bad usage, config or input (one line on stderr, no traceback);
 1 a failure during the run (the traceback is shown with --verbose); 143 / 130 stopped by SIGTERM /
 SIGINT after writing a checkpoint (rerun the same command to resume).
 """
-import argparse
+import contextlib
 import json
 import logging
 import pathlib
 import sys
 from typing import Sequence
 
-from research import distributed, preemption
+from research import cli_args, distributed, listing, preemption
 from research.errors import UserError
 
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, cli_args.EXIT_USAGE
 log = logging.getLogger('research')
-
-
-class _Parser(argparse.ArgumentParser):
-  """argparse that reports a usage error in one line."""
-
-  def error(self, message: str):
-    self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
-def _parser() -> argparse.ArgumentParser:
-  parser = _Parser(prog='research', description=__doc__.split('\n\n')[0])
-  parser.add_argument('--verbose', action='store_true', help='show tracebacks and debug logs')
-  commands = parser.add_subparsers(dest='command', required=True, parser_class=_Parser)
-  train = commands.add_parser(
-      'train', help='train a config in a workdir (resumes if it has checkpoints)',
-      epilog='Override any config field with --config.a.b=VALUE (Python literal or string).')
-  train.add_argument('--config', required=True, metavar='FILE.py[:ARG]',
-                     help='a config file defining get_config(arg=None)')
-  train.add_argument('--workdir', required=True, help='directory for checkpoints and metrics')
-  train.add_argument('--verbose', action='store_true', default=argparse.SUPPRESS)
-  distributed.add_arguments(train)
-  evaluate = commands.add_parser('eval', help="evaluate a workdir's newest checkpoint")
-  evaluate.add_argument('--workdir', required=True)
-  evaluate.add_argument('--split', default='test', help='train | validation | test')
-  evaluate.add_argument('--step', type=int, default=None, help='a checkpoint step (newest)')
-  evaluate.add_argument('--verbose', action='store_true', default=argparse.SUPPRESS)
-  sample = commands.add_parser('generate', help="continue prompts with a workdir's language model")
-  sample.add_argument('--workdir', required=True)
-  sample.add_argument('--prompt', action='append', required=True,
-                      help='text to continue (repeat for a batch)')
-  sample.add_argument('--max-new-tokens', type=int, default=None,
-                      help="default: up to the model's sequence length")
-  sample.add_argument('--temperature', type=float, default=0.0, help='0: greedy')
-  sample.add_argument('--top-k', type=int, default=None)
-  sample.add_argument('--seed', type=int, default=0)
-  sample.add_argument('--verbose', action='store_true', default=argparse.SUPPRESS)
-  sweep = commands.add_parser(
-      'sweep', help="run every point of an experiment file (resumes; skips finished runs)")
-  sweep.add_argument('experiment', help='an experiment file defining get_sweep()')
-  sweep.add_argument('--workdir', required=True, help='one sub-directory per run goes here')
-  sweep.add_argument('--jobs', type=int, default=1, help='runs side by side (default 1)')
-  sweep.add_argument('--dry-run', action='store_true', help='list the runs, run nothing')
-  sweep.add_argument('--no-vectorize', dest='vectorize', action='store_false',
-                     help='train every seed in its own process instead of one vmapped program')
-  sweep.add_argument('--verbose', action='store_true', default=argparse.SUPPRESS)
-  report = commands.add_parser(
-      'report', help="tables and plots of a sweep directory, or a single run's report")
-  report.add_argument('workdir', help='a sweep --workdir, or a train --workdir')
-  report.add_argument('--verbose', action='store_true', default=argparse.SUPPRESS)
-  return parser
-
-
-def _split_overrides(extra: Sequence[str]) -> list[str]:
-  """Collects `--config.a.b=V` and `--config.a.b V` into 'a.b=V' strings."""
-  overrides, i = [], 0
-  while i < len(extra):
-    arg = extra[i]
-    if not arg.startswith('--config.'):
-      raise UserError(f"unrecognized argument {arg!r}; overrides look like --config.a.b=VALUE")
-    body = arg[len('--config.'):]
-    if '=' not in body:
-      if i + 1 >= len(extra):
-        raise UserError(f"override {arg} needs a value: {arg}=VALUE")
-      body, i = f'{body}={extra[i + 1]}', i + 1
-    overrides.append(body)
-    i += 1
-  return overrides
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -102,6 +37,7 @@ def _setup_logging(verbose: bool) -> None:
     logging.getLogger('asyncio').setLevel(logging.CRITICAL)
     for handler in logging.getLogger().handlers:
       handler.addFilter(_OneLineFromLibraries())
+    logging.getLogger('absl').addFilter(_FirstPreparation())
     sys.unraisablehook = _quiet_unraisable
 
 
@@ -114,6 +50,15 @@ def _quiet_unraisable(unraisable) -> None:
     return
   print(f"research: ignored in a library callback: {type(error).__name__}: {error}",
         file=sys.stderr)
+
+
+class _FirstPreparation(logging.Filter):
+  """Without --verbose: before preparing a dataset TFDS looks for a prepared copy and warns about
+  the version folder it is about to fill ('Variant folder .../digits/1.0.0 has no
+  dataset_info.json'). On a dataset's first use that is expected, not an error: dropped."""
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith('Variant folder %s has no')
 
 
 class _OneLineFromLibraries(logging.Filter):
@@ -129,16 +74,18 @@ class _OneLineFromLibraries(logging.Filter):
 
 
 def _train(args, extra) -> int:
+  overrides = cli_args.split_overrides(extra)  # Before importing JAX: a typo fails at once.
   from research import config as config_lib
-  from research import progress, run_metadata, train
-  overrides = _split_overrides(extra)
+  from research import run_metadata, train
   config = config_lib.load(args.config)
   config_lib.apply_overrides(config, overrides)
+  if args.dry_run:
+    return _dry_run(config)
   distributed.initialize(args)  # Multi-process runs only; before any JAX computation.
   source = run_metadata.ConfigSource.from_spec(  # run.json: a report reads, never imports.
       args.config, overrides, defaults=config_lib.load(args.config), requested=config)
-  progress.quiet_library_bars()  # Clean log files: no dataset-preparation bars off a terminal.
-  summary = train.train_and_evaluate(config, args.workdir, source=source)
+  with _library_output_to_stderr():  # Clean logs; stdout keeps only the result line.
+    summary = train.train_and_evaluate(config, args.workdir, source=source)
   test = summary['final']['test']
   print(json.dumps({'workdir': args.workdir, 'steps': summary['steps'],
                     'test_accuracy': round(test['accuracy'], 4),
@@ -146,11 +93,36 @@ def _train(args, extra) -> int:
   return EXIT_OK
 
 
+def _dry_run(config) -> int:
+  """`train --dry-run`: validates and resolves the config as a run would (preparing its dataset,
+  whose size the step counts need), prints it as config.json would hold it, creates nothing."""
+  from research import config as config_lib
+  from research import experiment, profiling
+  with _library_output_to_stderr():
+    exp = experiment.build(config)
+    exp.devices.check_batch(exp.eval_batch_size, 'config.eval_batch_size')
+    profiling.steps_to_trace(exp.config)  # Checks profile_steps against total_steps.
+  print(config_lib.to_json(exp.config))
+  return EXIT_OK
+
+
+@contextlib.contextmanager
+def _library_output_to_stderr():
+  """Keeps stdout for the command's JSON: TFDS announces a dataset it prepares with print(),
+  and draws progress bars (turned off here off a terminal: they write control characters)."""
+  from research import progress  # pylint: disable=g-import-not-at-top
+  progress.quiet_library_bars()
+  with contextlib.redirect_stdout(sys.stderr):
+    yield
+
+
 def _eval(args, extra) -> int:
   if extra:
     raise UserError(f"unrecognized arguments for eval: {' '.join(extra)}")
   from research import restore
-  print(json.dumps(restore.evaluate_workdir(args.workdir, args.split, args.step)))
+  with _library_output_to_stderr():
+    result = restore.evaluate_workdir(args.workdir, args.split, args.step)
+  print(json.dumps(result))
   return EXIT_OK
 
 
@@ -158,9 +130,11 @@ def _generate(args, extra) -> int:
   if extra:
     raise UserError(f"unrecognized arguments for generate: {' '.join(extra)}")
   from research import restore
-  for prompt, text in zip(args.prompt, restore.generate_text(
-      args.workdir, args.prompt, max_new_tokens=args.max_new_tokens,
-      temperature=args.temperature, top_k=args.top_k, seed=args.seed)):
+  with _library_output_to_stderr():
+    texts = restore.generate_text(
+        args.workdir, args.prompt, max_new_tokens=args.max_new_tokens,
+        temperature=args.temperature, top_k=args.top_k, seed=args.seed)
+  for prompt, text in zip(args.prompt, texts):
     print(json.dumps({'prompt': prompt, 'text': text}))
   return EXIT_OK
 
@@ -168,7 +142,8 @@ def _generate(args, extra) -> int:
 def _sweep(args, extra) -> int:
   if extra:
     raise UserError(f"unrecognized arguments for sweep: {' '.join(extra)}")
-  from research import sweep_runner
+  from research import progress, sweep_runner
+  progress.quiet_library_bars()  # Vectorized groups prepare datasets in this process.
   return sweep_runner.run_sweep(args.experiment, args.workdir, jobs=args.jobs,
                                 dry_run=args.dry_run, vectorize=args.vectorize)
 
@@ -192,12 +167,24 @@ def _report(args, extra) -> int:
   return EXIT_OK
 
 
+def _list(args, extra) -> int:
+  if extra:
+    raise UserError(f"unrecognized arguments for list: {' '.join(extra)}")
+  kinds = [args.kind] if args.kind else listing.KINDS
+  for kind in kinds:
+    if len(kinds) > 1:
+      print(f'{kind}:')
+    for line in listing.lines(kind):
+      print(f'  {line}' if len(kinds) > 1 else line)
+  return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
   argv = list(sys.argv[1:] if argv is None else argv)
-  args, extra = _parser().parse_known_args(argv)
+  args, extra = cli_args.parser(__doc__.split('\n\n')[0]).parse_known_args(argv)
   _setup_logging(args.verbose)
   command = {'train': _train, 'eval': _eval, 'generate': _generate, 'sweep': _sweep,
-             'report': _report}[args.command]
+             'report': _report, 'list': _list}[args.command]
   try:
     return command(args, extra)
   except UserError as e:

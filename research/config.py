@@ -1,9 +1,10 @@
 """Experiment configs: load a config file, apply `--config.a.b=V` overrides, validate, resolve.
 
-A config file is Python code that defines `get_config(arg=None) -> ConfigDict` (it is executed as
-such: only run config files you trust). On the command line it is named `path.py` or
-`path.py:arg`; the part after the colon is passed to `get_config` as a string, and config files
-that take several options read it with `parse_arg`.
+A config file is Python code that defines `get_config() -> ConfigDict`, or `get_config(arg)` when
+it has variants (it is executed as such: only run config files you trust). On the command line it
+is named `path.py` or `path.py:arg`; the part after the colon is passed to `get_config` as a
+string, and config files that take several options read it with `parse_arg`. An argument given to
+a file whose `get_config()` takes none is an error, not silently ignored.
 
 We parse overrides ourselves instead of with `ml_collections.config_flags` because the latter
 needs absl's process-global FLAGS and reports an unknown key with a traceback; here an unknown key
@@ -12,6 +13,7 @@ value of the wrong type to a `ConfigDict` field raises, and we turn that into a 
 """
 import ast
 import importlib.util
+import inspect
 import json
 import os
 import pathlib
@@ -123,7 +125,8 @@ def mnist1d_variant(arg: str | None, config_name: str) -> str:
 
 
 def load(spec: str) -> ml_collections.ConfigDict:
-  """Loads 'path/to/config.py[:arg]' by calling its `get_config(arg)`."""
+  """Loads 'path/to/config.py[:arg]' by calling its `get_config(arg)`, or `get_config()` for a
+  file without variants (which then refuses an arg instead of ignoring it)."""
   path_str, _, arg = spec.partition(':')
   path = pathlib.Path(path_str)
   if path.suffix != '.py':
@@ -141,14 +144,25 @@ def load(spec: str) -> ml_collections.ConfigDict:
     raise UserError(f"config file {str(path)!r} has a syntax error at line {e.lineno}: {e.msg}")
   except UserError:
     raise
+  except SystemExit as e:  # sys.exit() in a config file is not a successful run.
+    raise UserError(f"config file {str(path)!r} called sys.exit({e.code!r}) while loading; a "
+                    "config file must define get_config, not exit") from None
   except Exception as e:  # A config file is code; any error importing it is bad input.
     raise UserError(f"config file {str(path)!r} failed to load: {type(e).__name__}: {e}")
-  if not callable(getattr(module, 'get_config', None)):
-    raise UserError(f"config file {str(path)!r} defines no get_config(arg=None) function")
+  get_config = getattr(module, 'get_config', None)
+  if not callable(get_config):
+    raise UserError(f"config file {str(path)!r} defines no get_config() function")
+  takes_arg = _takes_argument(get_config)
+  if arg and not takes_arg:
+    raise UserError(f"config file {str(path)!r} takes no argument (its get_config() has no "
+                    f"parameter), got {arg!r}; name it without ':{arg}'")
   try:
-    config = module.get_config(arg or None)
+    config = get_config(arg or None) if takes_arg else get_config()
   except UserError:
     raise
+  except SystemExit as e:
+    raise UserError(f"get_config({arg or ''!r}) in {str(path)!r} called sys.exit({e.code!r}); "
+                    "it must return a ConfigDict") from None
   except Exception as e:
     raise UserError(f"get_config({arg!r}) in {str(path)!r} failed: {type(e).__name__}: {e}")
   if not isinstance(config, ml_collections.ConfigDict):
@@ -158,6 +172,14 @@ def load(spec: str) -> ml_collections.ConfigDict:
   if missing:
     raise UserError(f"config {str(path)!r} lacks the shared top-level keys: {', '.join(missing)}")
   return config
+
+
+def _takes_argument(get_config) -> bool:
+  """Whether a config file's `get_config` accepts the `file.py:arg` string (one parameter)."""
+  try:
+    return bool(inspect.signature(get_config).parameters)
+  except (TypeError, ValueError):  # No signature to read (a builtin): pass the argument.
+    return True
 
 
 def apply_overrides(config: ml_collections.ConfigDict, overrides: Sequence[str]) -> None:
@@ -202,6 +224,9 @@ def _assign(node: ml_collections.ConfigDict, key: str, value: Any, name: str) ->
     value = (value,)  # `--config.model.hidden_sizes=128` means a one-layer tuple.
   if isinstance(current, tuple) and isinstance(value, list):
     value = tuple(value)
+  want = node.get_type(key)
+  if isinstance(value, bool) and want in (int, float):  # Python counts True as 1.
+    raise UserError(f"{name}={value!r} has the wrong type: expected {want.__name__}, got bool")
   try:
     node[key] = value
   except TypeError:
@@ -219,17 +244,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
   """Checks values whose types are fine but whose meaning is not (negative rates, names...)."""
   # Registries, imported here so that config files load without JAX.
   from research import losses, models, optim, tasks  # pylint: disable=g-import-not-at-top
-  _check(isinstance(config.seed, int), f"config.seed must be an int, got {config.seed!r}")
-  _check(config.batch_size > 0, f"config.batch_size must be > 0, got {config.batch_size}")
-  _check(config.total_steps is None or config.total_steps > 0,
-         f"config.total_steps must be > 0, got {config.total_steps}")
+  _check_int_settings(config)
   _check(config.num_epochs is None or config.num_epochs > 0,
          f"config.num_epochs must be > 0, got {config.num_epochs}")
   _check(config.total_steps is not None or config.num_epochs is not None,
          "set one of config.num_epochs or config.total_steps")
-  for key in ('eval_every', 'checkpoint_every'):
-    _check(config[key] is None or config[key] > 0,
-           f"config.{key} must be > 0 (or None for once per epoch), got {config[key]}")
   if config.parallel not in PARALLEL_MODES:
     raise unknown('config.parallel mode', config.parallel, PARALLEL_MODES)
   losses.get(config.loss, config.get('label_smoothing', 0.0))
@@ -246,10 +265,6 @@ def validate(config: ml_collections.ConfigDict) -> None:
       raise unknown('config.early_stopping.mode', stopping.mode, ('auto', 'min', 'max'))
   models.validate(config.model)
   optim.validate(config.optimizer)
-  for key in ('grad_accum_steps', 'steps_per_dispatch'):
-    value = config.get(key, 1)
-    _check(isinstance(value, int) and value >= 1,
-           f"config.{key} must be an int >= 1, got {value!r}")
   accum = config.get('grad_accum_steps', 1)
   _check(config.batch_size % accum == 0,
          f"config.batch_size={config.batch_size} must divide into config.grad_accum_steps="
@@ -259,6 +274,30 @@ def validate(config: ml_collections.ConfigDict) -> None:
   from research.data import pipeline  # pylint: disable=g-import-not-at-top
   pipeline.shuffle_mode(config.dataset)
   _validate_observability(config)
+
+
+# Integer settings: (key, smallest value or None, what None means or None when not allowed).
+# A bool is refused although Python counts it as an int: `seed=True` is a slip, not seed 1.
+_INT_SETTINGS = (
+    ('seed', None, None), ('batch_size', 1, None),
+    ('eval_batch_size', 1, 'the training batch size'), ('total_steps', 1, 'from num_epochs'),
+    ('eval_every', 1, 'once per epoch'), ('checkpoint_every', 1, 'at every evaluation'),
+    ('log_every', 1, None), ('keep_checkpoints', 1, None),
+    ('num_devices', 1, 'every local device'), ('grad_accum_steps', 1, None),
+    ('steps_per_dispatch', 1, None))
+
+
+def _check_int_settings(config: ml_collections.ConfigDict) -> None:
+  for key, minimum, none_means in _INT_SETTINGS:
+    if key not in config:  # A config.json written before the setting existed.
+      continue
+    value = config[key]
+    if value is None and none_means:
+      continue
+    ok = (isinstance(value, int) and not isinstance(value, bool)
+          and (minimum is None or value >= minimum))
+    _check(ok, f"config.{key} must be an int{f' >= {minimum}' if minimum is not None else ''}"
+           f"{f' (or None: {none_means})' if none_means else ''}, got {value!r}")
 
 
 def _validate_observability(config: ml_collections.ConfigDict) -> None:

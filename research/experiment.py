@@ -80,6 +80,9 @@ def build(config: ml_collections.ConfigDict) -> Experiment:
     devices.check_batch(config.batch_size // accum, 'a micro-batch (batch_size / grad_accum_steps)')
   task = tasks.create(config)
   info = data.prepare(config.dataset)
+  if config.batch_size > info.split_sizes['train']:
+    raise UserError(f"config.batch_size={config.batch_size} is larger than the training split of "
+                    f"{info.name!r} ({info.split_sizes['train']} examples); use at most that")
   resolved = config_lib.resolve(config, data.steps_per_epoch(info, config.batch_size))
   ctx = models.Context(num_outputs=_num_outputs(task, info), input_shape=tuple(info.input_shape),
                        dtype=DTYPES[resolved.get('dtype', 'float32')],

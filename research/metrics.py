@@ -78,12 +78,14 @@ class JsonlWriter:
 
 
 class LogWriter:
-  """One human-readable log line per row."""
+  """One human-readable log line per row. Each record carries its split (`metric_split`), so
+  that a progress display already showing the evaluations can leave their rows out
+  (research/progress.py)."""
 
   def write(self, step: int, split: str, values: Mapping) -> None:
     shown = ' '.join(f'{k}={v:.4g}' if isinstance(v, float) else f'{k}={v}'
                      for k, v in values.items())
-    log.info('step %d %s %s', step, split, shown)
+    log.info('step %d %s %s', step, split, shown, extra={'metric_split': split})
 
   def close(self) -> None:
     pass

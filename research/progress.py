@@ -9,9 +9,15 @@ no carriage returns or ANSI escapes, so a log file reads cleanly.
 Nothing here touches the accelerator: `update(step)` only counts steps, and the loss and the
 validation metric come from the metric rows the loop has already brought to the host (`Progress`
 is a `metrics.MetricWriter`, fed through the run's `MultiWriter`).
+
+Each evaluation is printed once. In 'lines' mode its progress line (step, epoch, ETA, train loss,
+the validation metric and loss) stands for it, and the log's own `step N validation ...` row is
+left out while the display is open (every row stays in metrics.jsonl). With a bar, the rows are
+printed above it, as the bar only shows the latest one; with progress 'none', the rows are all.
 """
 import contextlib
 import datetime
+import logging
 import os
 import sys
 import time
@@ -70,6 +76,7 @@ class Progress:
     self._step: int | None = None
     self._loss: float | None = None
     self._validation: tuple[str, float] | None = None
+    self._validation_loss: float | None = None  # Shown beside a validation metric that is not it.
     self._line_time: float | None = None  # When the last line was printed, and at which step.
     self._line_step: int | None = None
     self._first: tuple[float, int] | None = None  # (time, step) of the first update.
@@ -92,6 +99,10 @@ class Progress:
     if self.mode == 'bar':
       # Log records go through tqdm.write while the bar is shown, and go back to normal after.
       self._exit_stack.enter_context(tqdm_logging.logging_redirect_tqdm())
+    elif self.mode == 'lines':  # Evaluations are this display's lines: not a log row as well.
+      logger, only_once = logging.getLogger('research'), _EvaluationRowsLeftOut()
+      logger.addFilter(only_once)
+      self._exit_stack.callback(logger.removeFilter, only_once)
     return self
 
   def __exit__(self, *exc_info) -> None:
@@ -124,6 +135,7 @@ class Progress:
       name = self.metric if self.metric in values else 'loss'
       if name in values:
         self._validation = (name, float(values[name]))
+      self._validation_loss = float(values['loss']) if 'loss' in values else None
     else:
       return
     if self.mode == 'bar':
@@ -157,7 +169,10 @@ class Progress:
     if self._loss is not None:
       facts.append(f'loss {self._loss:.4g}')
     if self._validation is not None:
-      facts.append(f'validation {self._validation[0]} {self._validation[1]:.4g}')
+      name, value = self._validation
+      loss = self._validation_loss
+      facts.append(f'validation {name} {value:.4g}' +
+                   (f' (loss {loss:.4g})' if name != 'loss' and loss is not None else ''))
     return ', '.join(facts)
 
   def _print_line(self, now: float) -> None:
@@ -177,3 +192,10 @@ class Progress:
       parts.append(f'{rate:.3g} steps/s, ETA {_format_seconds(remaining)}')
     print(' | '.join(parts), file=self.stream, flush=True)
     self._line_time, self._line_step = now, step
+
+
+class _EvaluationRowsLeftOut(logging.Filter):
+  """Drops metrics.LogWriter's `step N validation ...` rows (their progress line shows them)."""
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    return getattr(record, 'metric_split', None) != 'validation'

@@ -1,9 +1,12 @@
 """Bad input through the CLI: exit code 2, one clear line naming the problem, no traceback."""
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
-from conftest import run_cli
+from conftest import ROOT, run_cli
 
 DEFAULT = ['train', '--config', 'configs/default.py']
 
@@ -21,7 +24,7 @@ def _assert_clean_usage_error(result, *needles):
     (['--config.optimizer.learnin_rate=0.1'], ["did you mean 'config.optimizer.learning_rate'"], 1),
     (['--config.model.name=transformr'], ["unknown model 'transformr'", 'allowed: bert, cnn, gpt'], 1),
     (['--config.batch_size=63'], ['batch_size=63 does not divide across 8 devices'], 8),
-    (['--config.batch_size=0'], ['batch_size must be > 0'], 1),
+    (['--config.batch_size=0'], ['batch_size must be an int >= 1'], 1),
     (['--config.optimizer.learning_rate=-1.0'], ['learning_rate must be > 0'], 1),
     (['--config.dataset.name=mnistt'], ["unknown dataset 'mnistt'"], 1),
     (['--config.dataset.name=mnist'], ['mnist', 'prepare'], 1),
@@ -39,7 +42,7 @@ def _assert_clean_usage_error(result, *needles):
     (['--config.label_smoothing=1.5'], ['label_smoothing must be in [0, 1)'], 1),
     (['--config.dataset.validation_fraction=0.0'], ['validation_fraction must be in (0, 1)'], 1),
     (['--config.parallel=pjit'], ['allowed: mesh, pmap'], 1),
-    (['--config.total_steps=-5'], ['total_steps must be > 0'], 1),
+    (['--config.total_steps=-5'], ['total_steps must be an int >= 1'], 1),
     (['--config.eval_batch_size=60'], ['eval_batch_size=60 does not divide across 8'], 8),
     (['--config.dataset.name=mnist1d/scrambled'], ["unknown dataset 'mnist1d/scrambled'"], 1),
     (['--config.dataset.name=mnist_idx', '--config.dataset.manual_dir=/nonexistent/idx'],
@@ -114,7 +117,80 @@ def test_resuming_with_another_model_is_refused_and_eval_of_a_bad_split(tmp_path
   assert run_cli(*DEFAULT, '--config.total_steps=10', '--workdir', str(workdir)).returncode == 0
   _assert_clean_usage_error(
       run_cli(*DEFAULT, '--config.total_steps=20', '--config.model.hidden_sizes=(32,)',
-              '--workdir', str(workdir)), 'holds checkpoints of a different experiment',
+              '--workdir', str(workdir)), 'of a different experiment',
       'model')
   _assert_clean_usage_error(run_cli('eval', '--workdir', str(workdir), '--split', 'dev'),
                             "unknown split 'dev'")
+
+
+# Calls research.cli.main once per argument list in one process (one JAX import for all of them)
+# and prints, per call, the exit code, stderr and whether the workdir exists afterwards.
+_MAIN_PER_ARGV = '''
+import contextlib, io, json, logging, os, sys
+
+class _Stderr:  # Log records follow sys.stderr as it is redirected below.
+  def write(self, text): sys.stderr.write(text)
+  def flush(self): sys.stderr.flush()
+
+logging.basicConfig(stream=_Stderr())
+from research import cli
+results = []
+for argv, workdir in json.loads(sys.argv[1]):
+  err = io.StringIO()
+  with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+    try:
+      code = cli.main(argv)
+    except SystemExit as e:
+      code = e.code
+  results.append({'code': code, 'stderr': err.getvalue(), 'exists': os.path.exists(workdir)})
+print(json.dumps(results))
+'''
+
+
+def _main_per_argv(calls: list[tuple[list[str], str]]) -> list[dict]:
+  result = subprocess.run(
+      [sys.executable, '-c', _MAIN_PER_ARGV, json.dumps(calls)], cwd=ROOT, capture_output=True,
+      text=True, timeout=600,
+      env=dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=1'))
+  assert result.returncode == 0, result.stderr[-3000:]
+  return json.loads(result.stdout.splitlines()[-1])
+
+
+def test_bad_values_fail_before_the_workdir_is_created(tmp_path):
+  """Each fails with exit 2 and one line naming the value, and creates no workdir (today some
+  trained first, or divided by zero after compiling, or ran with seed=True as seed 1)."""
+  exits = tmp_path / 'exits.py'
+  exits.write_text('import sys\ndef get_config(arg=None):\n  sys.exit(0)\n')
+  bool_seed = tmp_path / 'bool_seed.py'
+  bool_seed.write_text('from research import config\ndef get_config():\n  c = config.base()\n'
+                       '  c.total_steps, c.seed = 5, True\n  return c\n')
+  cases = [
+      (['--config.log_every=0'], ['config.log_every must be an int >= 1', 'got 0']),
+      (['--config.log_every=-2'], ['config.log_every must be an int >= 1', 'got -2']),
+      (['--config.keep_checkpoints=0'], ['config.keep_checkpoints must be an int >= 1']),
+      (['--config.keep_checkpoints=-1'], ['config.keep_checkpoints must be an int >= 1']),
+      (['--config.batch_size=1000000'], ['batch_size=1000000 is larger than the training split']),
+      (['--config.eval_batch_size=-1'], ['config.eval_batch_size must be an int >= 1', 'got -1']),
+      (['--config.eval_batch_size=0'], ['config.eval_batch_size must be an int >= 1', 'got 0']),
+      (['--config.seed=True'], ['config.seed=True', 'expected int, got bool']),
+      (['--config.num_devices=True'], ['config.num_devices=True', 'expected int, got bool']),
+  ]
+  calls, needles = [], []
+  for i, (args, expected) in enumerate(cases):
+    workdir = str(tmp_path / f'w{i}')
+    calls.append(([*DEFAULT, '--config.total_steps=5', *args, '--workdir', workdir], workdir))
+    needles.append(expected)
+  for spec, expected in [('configs/default.py:foo=1', ['takes no argument', "'foo=1'"]),
+                         (str(exits), ['sys.exit(0)']),
+                         (str(bool_seed), ['config.seed must be an int, got True'])]:
+    workdir = str(tmp_path / f'w{len(calls)}')
+    calls.append((['train', '--config', spec, '--workdir', workdir], workdir))
+    needles.append(expected)
+  for (argv, _), expected, result in zip(calls, needles, _main_per_argv(calls)):
+    assert result['code'] == 2, (argv, result)
+    assert 'Traceback' not in result['stderr'], (argv, result['stderr'])
+    lines = [l for l in result['stderr'].splitlines() if 'error' in l]
+    assert len(lines) == 1, (argv, result['stderr'])
+    for needle in expected:
+      assert needle in lines[0], (argv, lines[0])
+    assert not result['exists'], argv

@@ -22,11 +22,12 @@ def test_every_config_loads_validates_and_documents_itself(path):
 
 
 def test_config_arg_selects_variant():
-  assert config_lib.load('configs/seed_mlp.py').dataset.name == 'mnist'
+  seed = config_lib.load('configs/seed_mlp.py')
+  assert seed.dataset.name == 'mnist_idx' and seed.dataset.download  # The official files.
   digits = config_lib.load('configs/seed_mlp.py:dataset=digits')
-  assert digits.dataset.name == 'digits'
+  assert digits.dataset.name == 'digits' and not digits.dataset.download
   assert digits.optimizer.name == 'sgd' and digits.optimizer.learning_rate == 0.01
-  assert config_lib.load('configs/seed_mlp.py:dataset=mnist_idx').dataset.manual_dir
+  assert config_lib.load('configs/seed_mlp.py:dataset=mnist').dataset.name == 'mnist'
 
 
 def test_config_arg_errors_name_the_allowed_values():
@@ -66,7 +67,7 @@ def test_bad_overrides_are_user_errors(override, message):
 
 @pytest.mark.parametrize('override, message', [
     ('optimizer.learning_rate=-0.1', 'learning_rate must be > 0'),
-    ('batch_size=0', 'batch_size must be > 0'),
+    ('batch_size=0', 'batch_size must be an int >= 1'),
     ('model.name="mlpp"', "unknown model 'mlpp' \\(did you mean 'mlp'\\?\\)"),
     ('model.activation="relu6"', 'allowed: gelu, relu, sigmoid, tanh'),
     ('model.dropout_rate=1.5', 'dropout_rate must be in'),
@@ -119,3 +120,46 @@ def test_config_json_round_trip(tmp_path):
   (tmp_path / 'config.json').write_text(config_lib.to_json(config))
   back = config_lib.from_json_file(tmp_path / 'config.json')
   assert back.to_dict() == config.to_dict()
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=lambda p: p.name)
+def test_no_config_file_ignores_its_argument(path):
+  """A file whose get_config() takes no argument refuses one; the others read theirs (an
+  unknown option is an error): `file.py:foo=1` never runs as if the `:foo=1` were not there."""
+  with pytest.raises(UserError, match="takes no argument|unknown (config argument|variant)"):
+    config_lib.load(f'{path}:foo=1')
+
+
+def test_config_files_that_exit_or_ignore_their_argument(tmp_path):
+  no_arg = tmp_path / 'no_arg.py'
+  no_arg.write_text('from research import config\ndef get_config():\n  return config.base()\n')
+  assert config_lib.load(str(no_arg)).seed == 0
+  with pytest.raises(UserError, match=r"takes no argument.*got 'foo=1'"):
+    config_lib.load(f'{no_arg}:foo=1')
+  exits = tmp_path / 'exits.py'
+  exits.write_text('import sys\ndef get_config(arg=None):\n  sys.exit(0)\n')
+  with pytest.raises(UserError, match=r'called sys.exit\(0\)'):
+    config_lib.load(str(exits))
+  exits_on_import = tmp_path / 'exits_on_import.py'
+  exits_on_import.write_text('import sys\nsys.exit()\n')
+  with pytest.raises(UserError, match=r'called sys.exit\(None\) while loading'):
+    config_lib.load(str(exits_on_import))
+
+
+@pytest.mark.parametrize('override', [
+    'seed=True', 'batch_size=True', 'total_steps=False', 'optimizer.learning_rate=True'])
+def test_a_bool_is_not_a_number(override):
+  config = config_lib.load('configs/default.py')
+  with pytest.raises(UserError, match='expected (int|float), got bool'):
+    config_lib.apply_overrides(config, [override])
+
+
+@pytest.mark.parametrize('key, value', [
+    ('log_every', 0), ('log_every', -3), ('keep_checkpoints', 0), ('keep_checkpoints', -1),
+    ('eval_batch_size', 0), ('eval_batch_size', -1), ('seed', True), ('batch_size', True),
+    ('total_steps', True), ('eval_every', 0), ('checkpoint_every', -1), ('num_devices', 0)])
+def test_int_settings_are_checked_by_validate(key, value):
+  config = config_lib.load('configs/default.py')
+  config[key] = value  # As a config file would set it, past the override parser's type check.
+  with pytest.raises(UserError, match=rf'config\.{key} must be .*got {value!r}'):
+    config_lib.validate(config)

@@ -6,6 +6,7 @@ import re
 import pytest
 
 from research import config as config_lib
+from research import metrics
 from research import progress as progress_lib
 from research import profiling
 from research.errors import UserError
@@ -101,3 +102,27 @@ def test_profile_steps_are_validated(steps, message):
   with pytest.raises(UserError, match=message):
     profiling.steps_to_trace(config)
 
+
+
+@pytest.mark.parametrize('mode, shown_splits', [
+    ('lines', ['train', 'test']), ('bar', ['train', 'validation', 'test']),
+    ('none', ['train', 'validation', 'test'])])
+def test_an_evaluation_is_printed_once(caplog, mode, shown_splits):
+  """Off a terminal the progress line stands for an evaluation, so the log leaves out its
+  metric row while the display is open; a bar or no display keeps every row."""
+  stream = _Terminal() if mode == 'bar' else io.StringIO()
+  log_rows = metrics.LogWriter()
+  caplog.set_level('INFO', logger='research')
+  with progress_lib.Progress(4, mode=mode, stream=stream, clock=_Clock()) as progress:
+    writer = metrics.MultiWriter([log_rows, progress])
+    progress.update(2)
+    writer.write(2, 'train', {'loss': 0.5})
+    writer.write(2, 'validation', {'loss': 0.25, 'accuracy': 0.75})
+  writer.write(4, 'test', {'loss': 0.3, 'accuracy': 0.7})  # After the loop, as train.py does.
+  logged = [r.getMessage().split()[2] for r in caplog.records if r.getMessage().startswith('step')]
+  assert logged == shown_splits
+  if mode == 'lines':
+    evaluation = [l for l in stream.getvalue().splitlines() if 'validation' in l]
+    assert len(evaluation) == 1 and 'validation accuracy 0.75 (loss 0.25)' in evaluation[0]
+  log_rows.write(6, 'validation', {'loss': 0.2})  # The display is closed: rows are back.
+  assert caplog.records[-1].getMessage().startswith('step 6 validation')

@@ -8,6 +8,7 @@ import importlib
 _ENTRY_POINTS = {
     'train_and_evaluate': 'research.train',
     'load_run': 'research.restore',
+    'LoadedRun': 'research.restore',
     'evaluate_workdir': 'research.restore',
 }
 __all__ = list(_ENTRY_POINTS)

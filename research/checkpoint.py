@@ -6,10 +6,11 @@ position, through grain's own Orbax handler). Saving both in one step makes a re
 exactly the batches the uninterrupted run would have read. Saves are asynchronous: training goes
 on while the arrays are written, and Orbax commits a step only when all of it is on disk.
 """
+import contextlib
 import logging
 import pathlib
 import re
-from typing import Any
+from typing import Any, Iterator
 
 import grain
 import orbax.checkpoint as ocp
@@ -25,30 +26,76 @@ _DISK_ERRORS = re.compile(r'No space left on device|File too large|Disk quota ex
                           r'Permission denied|Read-only file system|Input/output error')
 
 
+_REMOVED = 'removed while it was being read (a running training keeps only its newest steps)'
+
+
+def _reason(error: BaseException) -> str:
+  """One short line of why a restore failed (TensorStore appends a page of its spec)."""
+  line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+  return line.split(' See full TensorStore details')[0][:160]
+
+
 class CheckpointWriteError(RuntimeError):
   """A checkpoint could not be written (full disk, quota, permissions); older ones are intact."""
+
+
+class _DropMessage(logging.Filter):
+  """Drops the records whose message starts with a given text."""
+
+  def __init__(self, start: str):
+    super().__init__()
+    self._start = start
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith(self._start)
+
+
+@contextlib.contextmanager
+def _without_log(logger: str, start: str) -> Iterator[None]:
+  """Drops `logger`'s records whose message starts with `start`, within the block."""
+  dropped = _DropMessage(start)
+  logging.getLogger(logger).addFilter(dropped)
+  try:
+    yield
+  finally:
+    logging.getLogger(logger).removeFilter(dropped)
 
 
 class Checkpointer:
   """The checkpoints of one workdir."""
 
   def __init__(self, workdir: str | pathlib.Path, keep: int = 3, async_save: bool = True,
-               data_streams: int = 1):
+               data_streams: int = 1, read_only: bool = False):
     """`data_streams`: how many data iterators each step saves (a vectorized group has one per
     distinct seed); they are the items `data`, `data_1`, `data_2`, ..., so a single run's
-    checkpoint keeps its one `data` item."""
+    checkpoint keeps its one `data` item.
+
+    `read_only`: for reading a workdir that a training may be writing meanwhile (`research
+    eval`): Orbax's read-only mode creates, saves and deletes nothing (`keep` is ignored), and
+    `restore_newest_good` moves no damaged step aside."""
     self.directory = pathlib.Path(workdir).absolute() / 'checkpoints'
+    self.read_only = read_only
     self._data_items = (DATA,) + tuple(f'{DATA}_{i}' for i in range(1, data_streams))
-    options = ocp.CheckpointManagerOptions(
-        max_to_keep=keep, create=True, enable_async_checkpointing=async_save)
-    self._manager = ocp.CheckpointManager(
-        self.directory, options=options,
-        item_handlers={STATE: ocp.StandardCheckpointHandler(),
-                       **{item: grain.checkpoint.CheckpointHandler()
-                          for item in self._data_items}})
+    if read_only:  # The settings read-only mode would otherwise override, with a warning each.
+      options = ocp.CheckpointManagerOptions(
+          read_only=True, create=False, max_to_keep=None, save_interval_steps=0,
+          enable_async_checkpointing=False)
+    else:
+      options = ocp.CheckpointManagerOptions(
+          max_to_keep=keep, create=True, enable_async_checkpointing=async_save)
+    with _without_log('absl', 'Given directory is read only'):  # Orbax's warning, every time.
+      self._manager = ocp.CheckpointManager(
+          self.directory, options=options,
+          item_handlers={STATE: ocp.StandardCheckpointHandler(),
+                         **{item: grain.checkpoint.CheckpointHandler()
+                            for item in self._data_items}})
 
   def latest_step(self) -> int | None:
     return self._manager.latest_step()
+
+  def all_steps(self) -> list[int]:
+    """The steps listed when this Checkpointer was made (or last reloaded), oldest first."""
+    return sorted(self._manager.all_steps())
 
   def _data_args(self, iterators: tuple, arg_type: type) -> dict:
     if len(iterators) not in (0, len(self._data_items)):
@@ -89,9 +136,9 @@ class Checkpointer:
              **self._data_args(data_iterators, grain.checkpoint.CheckpointRestore)}
     try:
       restored = self._manager.restore(step, args=ocp.args.Composite(**items))
-    except (ValueError, KeyError, FileNotFoundError) as e:
+    except Exception as e:  # pylint: disable=broad-except  # TensorStore raises plain Exception.
       raise UserError(f"checkpoint {self.directory / str(step)} does not match this run's "
-                      f"model or is damaged: {str(e).splitlines()[0]}") from e
+                      f"model or is damaged: {_reason(e)}") from e
     return restored[STATE]
 
   def restore_newest_good(self, state_target: Any, *data_iterators: Any) -> tuple[int, Any]:
@@ -101,7 +148,9 @@ class Checkpointer:
     next older one tried; once one restores, the damaged steps are moved (never deleted) to
     `workdir/checkpoints.damaged/`, with a warning naming each. Orbax writes into a
     temporary directory and renames it when complete, so an interrupted save never shows up as
-    a step at all. Raises UserError when no step can be restored.
+    a step at all. Read-only, nothing is moved: each skipped step is one warning line, and a
+    step that disappears while it is read (a running training's clean-up of old steps) is
+    skipped the same way. Raises UserError when no step can be restored.
     """
     errors = []
     steps = sorted(self._manager.all_steps(), reverse=True)
@@ -109,31 +158,45 @@ class Checkpointer:
     # never finished (some file systems cannot rename atomically), whatever else it holds.
     marked = any((self.directory / str(s) / COMMIT_MARKER).exists() for s in steps)
     for step in steps:
+      if not (self.directory / str(step)).is_dir():
+        errors.append((step, _REMOVED))
+        continue
       if marked and not (self.directory / str(step) / COMMIT_MARKER).exists():
         errors.append((step, f'no {COMMIT_MARKER}: the save never finished'))
         continue
       try:
         restored = self.restore(step, state_target, *data_iterators)
       except Exception as e:  # pylint: disable=broad-except
-        reason = (str(e).splitlines()[0] if str(e) else type(e).__name__)[:160]
-        errors.append((step, reason))
+        removed = not (self.directory / str(step)).is_dir()
+        errors.append((step, _REMOVED if removed else _reason(e.__cause__ or e)))
         continue
-      for bad, reason in errors:  # Set aside, so the resumed run can save those steps again.
-        kept = self.directory.parent / DAMAGED / str(bad)
-        kept.parent.mkdir(exist_ok=True)
-        for copy in range(1, 1000):  # The same step may have been damaged before.
-          if not kept.exists():
-            break
-          kept = kept.with_name(f'{bad}.{copy}')
-        (self.directory / str(bad)).rename(kept)
-        log.warning('checkpoint %s cannot be restored (%s); moved it to %s and resumed from '
-                    'step %d', self.directory / str(bad), reason, kept, step)
-      if errors:
-        self._manager.reload()
+      if self.read_only:
+        for bad, reason in errors:
+          log.warning('checkpoint %s skipped (%s); read step %d instead, nothing moved',
+                      self.directory / str(bad), reason, step)
+      else:
+        self._set_aside(errors, step)
       return step, restored
+    advice = '' if self.read_only else '; move the directory aside to start afresh'
     raise UserError(f"no checkpoint in {self.directory} can be restored "
-                    f"({'; '.join(f'{s}: {r}' for s, r in errors)}); move the directory aside "
-                    "to start afresh")
+                    f"({'; '.join(f'{s}: {r}' for s, r in errors) or 'none is kept'}){advice}")
+
+  def _set_aside(self, errors: list, restored_step: int) -> None:
+    """Moves the damaged steps to checkpoints.damaged/, so the resumed run can save them again."""
+    for bad, reason in errors:
+      if reason == _REMOVED:
+        continue
+      kept = self.directory.parent / DAMAGED / str(bad)
+      kept.parent.mkdir(exist_ok=True)
+      for copy in range(1, 1000):  # The same step may have been damaged before.
+        if not kept.exists():
+          break
+        kept = kept.with_name(f'{bad}.{copy}')
+      (self.directory / str(bad)).rename(kept)
+      log.warning('checkpoint %s cannot be restored (%s); moved it to %s and resumed from '
+                  'step %d', self.directory / str(bad), reason, kept, restored_step)
+    if errors:
+      self._manager.reload()
 
   def wait(self) -> None:
     """Blocks until every started save is committed to disk."""

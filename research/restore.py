@@ -1,29 +1,88 @@
-"""Using a workdir after training: load its parameters, or evaluate them on a split.
+"""Using a workdir after training: load its model, predict, or evaluate it on a split.
 
     import research
-    run = research.load_run('workdirs/default')
-    logits = run.model.apply({'params': run.params}, inputs)
+    run = research.load_run('workdirs/default')    # config, model, params, step
+    inputs, labels = run.batch('test', size=8)     # as the model sees them (scaled, like training)
+    logits = run.predict(inputs)  # run.model.apply(run.variables, inputs, train=False)
+
+Reading a workdir never changes it: checkpoints are opened read-only (a training may be running
+in it), a damaged newest step is skipped with a warning (not moved, as `train` does), and a
+step that a running training deletes while it is read is skipped the same way.
 """
 import dataclasses
 import pathlib
+from typing import NamedTuple
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from flax import linen as nn
 
-from research import checkpoint, config as config_lib, experiment, generate, parallel, train
+from research import checkpoint, config as config_lib, data, experiment, generate, parallel
+from research import tasks, train
 from research import tokens as tokens_lib
 from research.errors import UserError
 
 
+class Batch(NamedTuple):
+  """Examples of a split as the model sees them in evaluation (see `LoadedRun.batch`)."""
+  inputs: np.ndarray
+  labels: np.ndarray
+
+
 @dataclasses.dataclass(frozen=True)
 class LoadedRun:
+  """A workdir's model at one checkpoint.
+
+  Attributes:
+    config: the run's resolved config.
+    model: the Flax module; `model.apply(run.variables, inputs, train=False)` gives logits.
+    params: the parameters.
+    step: the checkpoint's step.
+    state: the whole restored train state (optimizer state, RNG key, BatchNorm statistics).
+  """
   config: ml_collections.ConfigDict
   model: nn.Module
   params: dict
   step: int
   state: experiment.TrainState
+
+  @property
+  def variables(self) -> dict:
+    """What `model.apply` takes: {'params': ...}, and 'batch_stats' for BatchNorm models
+    (ResNet, VGG), whose evaluation uses the statistics gathered in training."""
+    variables = {'params': self.params}
+    if self.state.batch_stats is not None:
+      variables['batch_stats'] = self.state.batch_stats
+    return variables
+
+  def predict(self, inputs) -> np.ndarray:
+    """The model's logits for `inputs` (as `batch` returns them), in evaluation mode: no
+    dropout, BatchNorm with its stored statistics. Classification: [n, classes]; token
+    tasks: [n, length, vocabulary]."""
+    return np.asarray(self.model.apply(self.variables, jnp.asarray(inputs), train=False))
+
+  def batch(self, split: str = 'test', size: int = 8) -> Batch:
+    """The first `size` examples of `split` ('train', 'validation' or 'test', in the dataset's
+    order; fewer if the split is smaller), exactly as evaluation feeds them to the model.
+
+    `inputs`: float32 [n, ...] for images and signals, scaled as in training (pixels divided by
+    255, or by 16 for `digits`' 0..16 counts; see research/data/encoding.py), or int32 tokens.
+    `labels`: int32 class ids [n]; for token tasks the target tokens (next-token prediction:
+    inputs are the tokens but the last, labels the tokens but the first; masked-token
+    prediction: inputs with the positions that evaluation hides masked, labels all tokens).
+    """
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+      raise UserError(f"size must be a positive integer, got {size!r}")
+    batches = data.eval_batches(self.config.dataset, split, size)
+    try:
+      first = next(batches)
+    finally:
+      batches.close()
+    count = int(first['mask'].sum())
+    inputs, targets = tasks.create(self.config).prepare(first, jax.random.PRNGKey(0))
+    return Batch(inputs=np.asarray(inputs)[:count], labels=np.asarray(targets['labels'])[:count])
 
 
 def _open(workdir: str, step: int | None) -> tuple[experiment.Experiment, experiment.TrainState]:
@@ -31,19 +90,28 @@ def _open(workdir: str, step: int | None) -> tuple[experiment.Experiment, experi
   if not (path / 'config.json').is_file():
     raise UserError(f"{str(path)!r} is not a research workdir (no config.json)")
   exp = experiment.build(parallel.fit_to_host(config_lib.from_json_file(path / 'config.json')))
-  ckpt = checkpoint.Checkpointer(path, keep=exp.config.get('keep_checkpoints', 3))
-  step = ckpt.latest_step() if step is None else step
-  if step is None:
-    raise UserError(f"workdir {str(path)!r} has no checkpoint to restore")
-  template = exp.init_state()
-  state = experiment.state_from_saved(
-      template, ckpt.restore(step, experiment.state_to_save(template)))
-  ckpt.close()
-  return exp, state
+  # Read-only: a training running in this workdir may be saving and deleting steps meanwhile.
+  ckpt = checkpoint.Checkpointer(path, read_only=True)
+  try:
+    kept = ckpt.all_steps()
+    if not kept:
+      raise UserError(f"workdir {str(path)!r} has no checkpoint to restore")
+    initial = exp.init_state()
+    template = experiment.state_to_save(initial)
+    if step is None:
+      step, saved = ckpt.restore_newest_good(template)
+    elif step not in kept:
+      raise UserError(f"step {step} is not kept in {str(path)!r}; kept steps: "
+                      f"{', '.join(map(str, kept))}")
+    else:
+      saved = ckpt.restore(step, template)
+  finally:
+    ckpt.close()
+  return exp, experiment.state_from_saved(initial, saved)
 
 
 def load_run(workdir: str, step: int | None = None) -> LoadedRun:
-  """The model and parameters of `workdir`'s newest checkpoint (or of `step`)."""
+  """The model and parameters of `workdir`'s newest restorable checkpoint (or of `step`)."""
   exp, state = _open(workdir, step)
   return LoadedRun(config=exp.config, model=exp.model, params=state.params,
                    step=int(state.step), state=state)

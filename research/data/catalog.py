@@ -23,6 +23,7 @@ import tensorflow_datasets as tfds
 from research import errors
 from research.data import encoding as encoding_lib
 from research.data import idx
+from research.data import integrity
 from research.data import mnist_idx_builder
 from research.data import sources
 
@@ -77,7 +78,8 @@ class Prepared:
 
   def source(self, split: str) -> sources.RecordSource | sources.WindowSource:
     """The source of role `split` ('train', 'validation' or 'test')."""
-    return sources.open_split(self.builder, self.encoding, self.info.splits[split], self.windows)
+    return sources.open_split(self.builder, self.encoding, self.info.splits[split], self.windows,
+                              _rebuild_hint(self.info.name, self.builder.data_dir))
 
 
 def prepare(dataset_cfg) -> DatasetInfo:
@@ -88,20 +90,30 @@ def prepare(dataset_cfg) -> DatasetInfo:
       `$TFDS_DATA_DIR` or `~/tensorflow_datasets`), `manual_dir` (for `mnist_idx`; '' otherwise)
       and `validation_fraction` (in (0, 1); used only when the dataset has no validation split).
 
+  A prepared copy is checked first (`integrity`): its metadata, and every split's files and
+  record counts (every record, for datasets up to `integrity.FULL_CHECK_BYTES`), so that damage
+  stops the run here, naming the directory, rather than after training.
+
   Raises:
     UserError: unknown name, unusable data_dir, dataset not prepared and not preparable here, a
-      bad validation fraction, or a dataset whose features this pipeline cannot use.
+      damaged prepared copy, a bad validation fraction, or a dataset whose features this
+      pipeline cannot use.
   """
-  return load(dataset_cfg).info
+  return load(dataset_cfg, verify=True).info
 
 
-def load(dataset_cfg) -> Prepared:
-  """Like `prepare`, but also returns the builder and preprocessing that the pipeline needs."""
+def load(dataset_cfg, verify: bool = False) -> Prepared:
+  """Like `prepare`, but also returns the builder and preprocessing that the pipeline needs.
+
+  `verify`: check the prepared files as `prepare` does (the pipeline, which loads the dataset
+  again for every iterator, relies on the run's `prepare` having done so)."""
   name = str(getattr(dataset_cfg, 'name', '') or '').strip()
   fraction = _validation_fraction(dataset_cfg)
   data_dir = _data_dir(dataset_cfg)
   builder = _prepared_builder(name, data_dir, str(getattr(dataset_cfg, 'manual_dir', '') or ''),
                               bool(getattr(dataset_cfg, 'download', False)))
+  if verify:
+    _verify(name, builder)
   encoding = encoding_lib.resolve(name, builder, dataset_cfg)
   windows = {}
   available = {k: int(v.num_examples) for k, v in builder.info.splits.items()}
@@ -148,6 +160,17 @@ def _data_dir(dataset_cfg) -> str:
   return data_dir
 
 
+def _rebuild_hint(name: str, directory) -> str:
+  return integrity.rebuild_hint(name, directory, name in BUNDLED)
+
+
+def _verify(name: str, builder) -> None:
+  """UserError naming the directory when the prepared copy of `name` is damaged."""
+  problem = integrity.metadata_problem(builder.data_dir) or integrity.files_problem(builder)
+  if problem:
+    raise integrity.damaged(name, builder.data_dir, problem, _rebuild_hint(name, builder.data_dir))
+
+
 def _first_line(e: BaseException) -> str:
   lines = str(e).strip().splitlines()
   return f'{type(e).__name__}: {lines[0] if lines else ""}'
@@ -177,12 +200,19 @@ def _builder(name: str, data_dir: str):
     raise errors.UserError(f'bad dataset name {name!r}: {_first_line(e)}') from e
   try:
     return tfds.builder(name, data_dir=data_dir)
-  except (ValueError, AssertionError) as e:  # Unknown config or version.
-    raise errors.UserError(f'bad dataset name {name!r}: {_first_line(e)}') from e
-  except ModuleNotFoundError as e:  # E.g. tfds.features.Audio (speech_commands) imports TF.
-    raise errors.UserError(f'dataset {name!r} needs a package that is not installed to read '
-                           f'its features ({_first_line(e)}); install it, e.g. `pip install '
-                           'tensorflow`') from e
+  except Exception as e:  # pylint: disable=broad-except
+    # A prepared copy whose metadata TFDS cannot read (a ParseError, a version AssertionError).
+    found = integrity.find_metadata_problem(data_dir, name)
+    if found:
+      directory, problem = found
+      raise integrity.damaged(name, directory, problem, _rebuild_hint(name, directory)) from e
+    if isinstance(e, (ValueError, AssertionError)):  # Unknown config or version.
+      raise errors.UserError(f'bad dataset name {name!r}: {_first_line(e)}') from e
+    if isinstance(e, ModuleNotFoundError):  # E.g. tfds.features.Audio (speech_commands): TF.
+      raise errors.UserError(f'dataset {name!r} needs a package that is not installed to read '
+                             f'its features ({_first_line(e)}); install it, e.g. `pip install '
+                             'tensorflow`') from e
+    raise
 
 
 def _prepared_builder(name: str, data_dir: str, manual_dir: str, download: bool):

@@ -20,17 +20,38 @@ _SPLIT = re.compile(r'^(?P<split>[\w.-]+)(?:\[(?P<start>\d*):(?P<stop>\d*)\])?$'
 
 
 class RecordSource:
-  """The examples of a TFDS split string (e.g. 'train[:3600]'), one per record."""
+  """The examples of a TFDS split string (e.g. 'train[:3600]'), one per record.
 
-  def __init__(self, builder, split: str, encoding: encoding_lib.Encoding):
-    self._source = builder.as_data_source(split=split)
+  A record that cannot be read (a damaged file that `catalog.prepare` did not read through: a
+  large dataset) is a UserError naming the dataset's directory, followed by `rebuild`.
+  """
+
+  def __init__(self, builder, split: str, encoding: encoding_lib.Encoding, rebuild: str = ''):
+    self._builder = builder
+    self._split = split
+    self._rebuild = rebuild
+    try:
+      self._source = builder.as_data_source(split=split)
+    except RuntimeError as e:  # The ArrayRecord reader, on opening a damaged file.
+      raise self._damaged(e) from e
     self._encoding = encoding
+
+  def _damaged(self, error: Exception) -> errors.UserError:
+    lines = str(error).strip().splitlines()
+    return errors.UserError(
+        f'the prepared dataset in {self._builder.data_dir} is damaged (split {self._split!r}: '
+        f'{lines[0][:200] if lines else type(error).__name__}); '
+        f'{self._rebuild or "delete that directory and prepare the dataset again"}')
 
   def __len__(self) -> int:
     return len(self._source)
 
   def read(self, indices: Sequence[int]) -> dict[str, np.ndarray]:
-    return self._encoding.stack(self._source.__getitems__([int(i) for i in indices]))
+    try:
+      records = self._source.__getitems__([int(i) for i in indices])
+    except RuntimeError as e:  # "Corrupted Riegeli/records file", "index N out of bound N".
+      raise self._damaged(e) from e
+    return self._encoding.stack(records)
 
 
 class WindowSource:
@@ -67,14 +88,14 @@ def text_windows(name: str, builder, split: str, feature: str, seq_len: int) -> 
 
 
 def open_split(builder, encoding: encoding_lib.Encoding, split: str,
-               windows: dict[str, np.ndarray]) -> RecordSource | WindowSource:
+               windows: dict[str, np.ndarray], rebuild: str = '') -> RecordSource | WindowSource:
   """The source of split string `split` (a `DatasetInfo.splits` value).
 
   For text cut into windows, `windows` maps TFDS split names to their windows, and the slice
-  bounds in `split` count windows, not records.
+  bounds in `split` count windows, not records. `rebuild`: how to replace a damaged copy.
   """
   if encoding.kind != 'windows':
-    return RecordSource(builder, split, encoding)
+    return RecordSource(builder, split, encoding, rebuild)
   match = _SPLIT.match(split)
   if not match or match['split'] not in windows:
     raise ValueError(f'split {split!r} is not one of {sorted(windows)}, sliced or not')

@@ -13,9 +13,11 @@ Exit codes: 0 success; 2 bad usage, config or input (one line on stderr, no trac
 SIGINT after writing a checkpoint (rerun the same command to resume).
 """
 import contextlib
+import copy
 import json
 import logging
 import pathlib
+import signal
 import sys
 from typing import Sequence
 
@@ -73,19 +75,21 @@ class _OneLineFromLibraries(logging.Filter):
     return True
 
 
-def _train(args, extra) -> int:
+def _train(args, extra, stop_request: preemption.StopRequest) -> int:
   overrides = cli_args.split_overrides(extra)  # Before importing JAX: a typo fails at once.
   from research import config as config_lib
   from research import run_metadata, train
-  config = config_lib.load(args.config)
+  defaults = config_lib.load(args.config)  # The file's own config, before the overrides.
+  config = copy.deepcopy(defaults)
   config_lib.apply_overrides(config, overrides)
   if args.dry_run:
     return _dry_run(config)
   distributed.initialize(args)  # Multi-process runs only; before any JAX computation.
   source = run_metadata.ConfigSource.from_spec(  # run.json: a report reads, never imports.
-      args.config, overrides, defaults=config_lib.load(args.config), requested=config)
+      args.config, overrides, defaults=defaults, requested=config)
   with _library_output_to_stderr():  # Clean logs; stdout keeps only the result line.
-    summary = train.train_and_evaluate(config, args.workdir, source=source)
+    summary = train.train_and_evaluate(config, args.workdir, source=source,
+                                       stop_request=stop_request)
   test = summary['final']['test']
   print(json.dumps({'workdir': args.workdir, 'steps': summary['steps'],
                     'test_accuracy': round(test['accuracy'], 4),
@@ -185,8 +189,20 @@ def main(argv: Sequence[str] | None = None) -> int:
   _setup_logging(args.verbose)
   command = {'train': _train, 'eval': _eval, 'generate': _generate, 'sweep': _sweep,
              'report': _report, 'list': _list}[args.command]
+  # Signals are honoured from here to exit (research/preemption.py): `train` records them and
+  # stops at a safe point with the documented exit code; eval and generate, which write
+  # nothing, exit at once; sweep forwards them to its runs.
+  if args.command == 'train':
+    guard = preemption.stop_on_signals()
+  elif args.command in ('eval', 'generate'):
+    guard = preemption.exit_on_signals(args.command)
+  else:
+    guard = contextlib.nullcontext()
   try:
-    return command(args, extra)
+    with guard as stop_request:
+      if args.command == 'train':
+        return command(args, extra, stop_request)
+      return command(args, extra)
   except UserError as e:
     if args.verbose:
       log.exception('bad input')
@@ -197,7 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return e.exit_code
   except KeyboardInterrupt:
     print(f"research {args.command}: interrupted", file=sys.stderr)
-    return EXIT_FAILURE
+    return 128 + signal.SIGINT
   except Exception as e:  # A failure during the run: say what, keep the wall for --verbose.
     if args.verbose:
       log.exception('run failed')

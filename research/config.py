@@ -369,14 +369,21 @@ def to_json(config: ml_collections.ConfigDict) -> str:
 
 def with_defaults(stored: dict) -> dict:
   """A stored config.json as this code reads it: settings it predates take `base()`'s defaults
-  (a new setting's default keeps the older behaviour, so an old run means what it meant)."""
+  (a new setting's default keeps the older behaviour, so an old run means what it meant).
+
+  `base()`'s model fields are the MLP's: they are defaults of that model only, so another model's
+  group is kept as stored (a linear model has no hidden_sizes to default)."""
+  defaults = json.loads(to_json(base()))
+  if lookup(stored, 'model.name') != defaults['model']['name']:
+    defaults.pop('model')
+
   def merge(defaults: dict, values: dict) -> dict:
     merged = dict(defaults)
     for key, value in values.items():
       both_dicts = isinstance(value, dict) and isinstance(defaults.get(key), dict)
       merged[key] = merge(defaults[key], value) if both_dicts else value
     return merged
-  return merge(json.loads(to_json(base())), stored)
+  return merge(defaults, stored)
 
 
 def lookup(tree: dict, dotted: str, default: Any = None) -> Any:

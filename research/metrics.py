@@ -14,6 +14,8 @@ from typing import Iterable, Mapping, Protocol
 import jax
 import numpy as np
 
+from research.errors import UserError
+
 log = logging.getLogger('research')
 
 
@@ -50,31 +52,85 @@ class MetricWriter(Protocol):
   def close(self) -> None: ...
 
 
+def read_rows(path: pathlib.Path) -> list[dict]:
+  """The rows of a metrics.jsonl file, oldest first ([] when it does not exist).
+
+  A torn last line (a crash in the middle of a write) is left out with a warning: the run that
+  resumes rewrites the file without it. A bad line anywhere else is a UserError naming it."""
+  if not path.exists():
+    return []
+  lines = path.read_text(errors='replace').splitlines()
+  rows = []
+  for number, line in enumerate(lines, 1):
+    if not line.strip():
+      continue
+    try:
+      row = json.loads(line)
+      if not isinstance(row, dict) or 'step' not in row:
+        raise ValueError('not a metric row')
+    except ValueError as e:
+      if number == len(lines):
+        log.warning('%s: its last line is incomplete (a run stopped while writing it); '
+                    'left out', path)
+        break
+      raise UserError(f"{path} is damaged at line {number} ({e}); delete that line or move the "
+                      "workdir aside") from None
+    rows.append(row)
+  return rows
+
+
 class JsonlWriter:
-  """Appends `{"step", "split", **values}` lines to `metrics.jsonl`, flushed per row."""
+  """Appends `{"step", "split", **values}` lines to `metrics.jsonl`, flushed per row.
+
+  The writer keeps the rows of the run in memory (a few per evaluation), so that a file deleted
+  or replaced while the run goes on is written again whole, with a warning, instead of the later
+  rows going silently into the deleted file."""
 
   def __init__(self, path: str | os.PathLike):
     self.path = pathlib.Path(path)
-    self._file = open(self.path, 'a')
+    self._rows = [json.dumps(row, default=float) for row in read_rows(self.path)]
+    self._file = None
 
   def truncate_after(self, step: int) -> int:
-    """Drops rows logged after `step` (a resumed run re-logs them); returns how many."""
-    self._file.close()
-    rows = self.path.read_text().splitlines() if self.path.exists() else []
-    kept = [r for r in rows if r.strip() and json.loads(r)['step'] <= step]
-    tmp = self.path.with_suffix('.jsonl.tmp')
-    tmp.write_text(''.join(r + '\n' for r in kept))
-    os.replace(tmp, self.path)  # Atomic: a kill here leaves the old or the new file, whole.
-    self._file = open(self.path, 'a')
+    """Drops rows logged after `step` (a resumed run re-logs them) and a torn last line, by
+    rewriting the file atomically; returns how many rows were dropped."""
+    rows = read_rows(self.path)
+    kept = [json.dumps(r, default=float) for r in rows if r['step'] <= step]
+    self._rows = kept
+    self._rewrite()
     return len(rows) - len(kept)
 
+  def _rewrite(self) -> None:
+    if self._file is not None:
+      self._file.close()
+    tmp = self.path.with_suffix('.jsonl.tmp')
+    tmp.write_text(''.join(r + '\n' for r in self._rows))
+    os.replace(tmp, self.path)  # Atomic: a kill here leaves the old or the new file, whole.
+    self._file = open(self.path, 'a')
+    self._inode = os.fstat(self._file.fileno()).st_ino
+
   def write(self, step: int, split: str, values: Mapping) -> None:
-    row = {'step': int(step), 'split': split, **values}
-    self._file.write(json.dumps(row, default=float) + '\n')
+    line = json.dumps({'step': int(step), 'split': split, **values}, default=float)
+    self._rows.append(line)
+    if self._file is None:
+      self._rewrite()  # Also rewrites a torn last line left by a killed run.
+      return
+    try:
+      replaced = os.stat(self.path).st_ino != self._inode
+    except FileNotFoundError:
+      replaced = True
+    if replaced:
+      log.warning('%s was deleted or replaced during the run; wrote it again with all %d rows',
+                  self.path, len(self._rows))
+      self._rewrite()
+      return
+    self._file.write(line + '\n')
     self._file.flush()
 
   def close(self) -> None:
-    self._file.close()
+    if self._file is not None:
+      self._file.close()
+      self._file = None
 
 
 class LogWriter:

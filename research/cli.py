@@ -50,7 +50,8 @@ def _quiet_unraisable(unraisable) -> None:
   error = unraisable.exc_value
   if isinstance(error, RuntimeError) and str(error) == 'Event loop is closed':
     return
-  print(f"research: ignored in a library callback: {type(error).__name__}: {error}",
+  first = (str(error).splitlines() or [''])[0][:300]
+  print(f"research: ignored in a library callback: {type(error).__name__}: {first}",
         file=sys.stderr)
 
 

@@ -218,6 +218,8 @@ def _builder(name: str, data_dir: str):
 def _prepared_builder(name: str, data_dir: str, manual_dir: str, download: bool):
   """Returns the builder of `name` after making sure it is prepared in `data_dir`."""
   builder = _builder(name, data_dir)
+  if builder.name == 'mnist_idx' and download and not manual_dir:  # The official MNIST files.
+    manual_dir = mnist_idx_builder.official_manual_dir(builder, data_dir)
   if builder.is_prepared():
     if builder.name == 'mnist_idx' and manual_dir:
       _check_mnist_idx_source(builder, manual_dir)

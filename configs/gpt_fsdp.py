@@ -10,12 +10,14 @@ Megatron-style over `tensor`, every parameter and its Adam moments over `fsdp` (
 dimension), and the batch over data x fsdp. `:mesh=fsdp` puts all devices on fsdp instead,
 `:mesh=data` is plain data parallelism, `:mesh=tensor` splits heads 4 ways. 200 steps (the
 schedule is gpt_addition's warm-up, so this is a short check, not a finished model).
-Expected (measured, seed 0): validation loss 1.634 (perplexity 5.13), test 1.629, on 8 fake CPU
-devices; the same config on 1 device (`:mesh=data --config.num_devices=1`) logs the same train
-losses to 6 digits through step 150 and validation 1.634 at step 200 (tests/test_sharding.py
-checks the equality on a tiny variant). Runtime: ~2.7 min on 8 fake devices on 2 loaded CPU
-cores (3.2 steps/s), ~1.1 min on 1 device (8.8 steps/s): on CPU, sharding only costs time; it is
-here to check correctness before a TPU slice or GPU host, where it saves memory.
+Expected (measured, seed 0): validation loss 1.634 (perplexity 5.13), test 1.629 (test exact
+match 0.003), on 8 fake CPU devices; the same config on 1 device
+(`:mesh=data --config.num_devices=1`) logs the same train losses to 6 digits through step 150 and
+validation 1.634 at step 200 (tests/test_sharding.py checks the equality on a tiny variant).
+Runtime: 3.4 min wall on 8 fake devices on 2 CPU cores (3.6 steps/s; load average 10.4 before, 10.8
+after: the machine was shared), 1.7 min on 1 device (5.3 steps/s; load 4.0 before, 6.7 after): on
+CPU, sharding only costs time; it is here to check correctness before a TPU slice or GPU host,
+where it saves memory.
 """
 import pathlib
 

@@ -7,8 +7,10 @@ Command:
 rising and falling chirps, noise bursts; random pitch, phase, amplitude and noise), 2,700 train /
 300 validation / 600 test. The model: a strided input conv (downsample 4), 2 blocks of 6 layers
 (dilations 1..32), 32 residual and skip channels, mean pooling. Adam 3e-3, batch 64, 8 epochs.
-Expected (measured): test accuracy 0.908 (validation 0.920, train 0.939), seed 0.
-Runtime: ~71 s (336 steps at ~6 steps/s) on 2 CPU cores, measured while the machine was shared.
+Expected (measured): test accuracy 0.900 (validation 0.923, train 0.934), seed 0.
+Runtime: 253 s wall (336 steps at ~1.6 steps/s) on 2 CPU cores (load average 4.8 before, 4.4
+after: the machine was shared); a first run, which also prepared the dataset, at load 10-12 ran
+at ~0.5 steps/s and was stopped after 6 min.
 """
 import ml_collections
 

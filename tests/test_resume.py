@@ -216,11 +216,15 @@ def test_a_nonfinite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_p
   assert run.step == good_step
   assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(run.params))
 
+  # Skipping the non-finite steps does not rescue this run: it ends with an infinite loss, which
+  # fails (exit 1) instead of being reported, with the skipped steps counted in its rows.
   skipping = run_cli(*DIVERGING, '--config.skip_nonfinite=True', '--workdir',
                      str(tmp_path / 'skip'))
-  assert skipping.returncode == 0, skipping.stderr[-2000:]
-  summary = json.loads((tmp_path / 'skip' / 'summary.json').read_text())
-  assert summary['skipped_nonfinite_steps'] > 0 and summary['steps'] == 120
+  assert skipping.returncode == 1, skipping.stderr[-2000:]
+  assert 'the final metrics are not finite' in skipping.stderr.strip().splitlines()[-1]
+  assert not (tmp_path / 'skip' / 'summary.json').exists()
+  rows = [json.loads(line) for line in (tmp_path / 'skip' / 'metrics.jsonl').read_text().splitlines()]
+  assert sum(r.get('skipped_nonfinite', 0) for r in rows) > 0 and rows[-1]['step'] == 120
 
 
 def test_resuming_with_another_data_order_is_refused_and_old_workdirs_mean_every_epoch(tmp_path):
@@ -234,8 +238,8 @@ def test_resuming_with_another_data_order_is_refused_and_old_workdirs_mean_every
   del old['dataset']['shuffle']
   workdir = workdir_lib.Workdir(tmp_path / 'w')
   workdir.config_path.write_text(json.dumps(old))
-  workdir.check_resumable(config)  # 'every_epoch', as before the key existed: resumable.
+  workdir.check_same_experiment(config)  # 'every_epoch', as before the key existed: resumable.
   config.dataset.shuffle = 'once'
   with pytest.raises(UserError,
                      match="different experiment.*dataset.shuffle: 'every_epoch' -> 'once'"):
-    workdir.check_resumable(config)
+    workdir.check_same_experiment(config)

@@ -229,7 +229,7 @@ def test_children_do_not_import_from_the_current_directory(tmp_path):
   (cwd / 'jax').mkdir(parents=True)
   (cwd / 'jax' / '__init__.py').write_text("raise ImportError('shadowed')\n")
   experiment = _write_experiment(
-      tmp_path / 'exp.py', "axis('kind', {'group': {}, 'single': {'early_stopping.patience': 5}})",
+      tmp_path / 'exp.py', "axis('kind', {'group': {}, 'single': {'grad_accum_steps': 2}})",
       seeds=2, base=str(ROOT / 'configs' / 'default.py'))
   sweep_dir = tmp_path / 'sweep'
   script = pathlib.Path(sys.executable).with_name('research')  # The console script, as a user.

@@ -7,7 +7,7 @@ Command (from the repo root; prints one table and asserts nothing about speed):
   .venv/bin/python benchmarks/gpu_smoke.py --sharding fsdp     # all local devices, FSDP
 
 It builds the runner's own pieces (research.models.gpt, the language-model task, optim.create,
-train.train_step compiled by parallel.DataParallel with the chosen sharding) and trains on random
+steps.train_step compiled by parallel.DataParallel with the chosen sharding) and trains on random
 byte tokens: the numbers measure the step, not the data. Rows: one per compute dtype (bfloat16,
 float32). Columns: steps/s after warm-up (timed over --steps steps, each synced), tokens/s,
 TFLOP/s by XLA's cost analysis of the step, MFU against research.flops' peak table (a measured
@@ -25,7 +25,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from research import flops, losses, optim, parallel, sharding, tasks, train
+from research import flops, losses, optim, parallel, sharding, steps, tasks
 from research import experiment
 from research.models import gpt
 
@@ -53,7 +53,7 @@ def run(preset: dict, dtype: str, steps: int, rules_name: str, remat: str) -> di
   state = experiment.TrainState.create(apply_fn=model.apply, params=variables['params'],
                                        tx=optimizer, rng=jax.random.PRNGKey(1))
   num_params = sum(x.size for x in jax.tree.leaves(state.params))
-  step_fn = functools.partial(train.train_step, task=tasks.Task('language_model'),
+  step_fn = functools.partial(steps.train_step, task=tasks.Task('language_model'),
                               loss_fn=losses.get('cross_entropy', 0.0))
   rng = np.random.default_rng(0)
   host_batch = {'input': rng.integers(1, 256, (batch_size, preset['seq_len'] + 1),

@@ -1,7 +1,7 @@
 """Several training steps per dispatch (`config.steps_per_dispatch` = k), the host side.
 
 For small models a step is dominated by the fixed cost of launching it from Python; running k
-steps in one compiled call (train.train_steps: `lax.scan` over a stack of k batches) pays it once
+steps in one compiled call (steps.train_steps: `lax.scan` over a stack of k batches) pays it once
 per k steps. The loop then feeds [k, batch, ...] stacks and gets the k steps' metric sums back
 stacked, which `per_step` turns back into one entry per step, so logging, the non-finite check and
 the metric rows are the same as with k = 1. Measure before using it on CPU: XLA:CPU may pick

@@ -20,7 +20,7 @@ import numpy as np
 from flax import linen as nn
 
 from research import checkpoint, config as config_lib, data, experiment, generate, parallel
-from research import tasks, train
+from research import single_run, tasks
 from research import tokens as tokens_lib
 from research.errors import UserError
 
@@ -122,7 +122,7 @@ def evaluate_workdir(workdir: str, split: str = 'test', step: int | None = None)
   exp, state = _open(workdir, step)
   if split not in exp.info.splits:
     raise UserError(f"unknown split {split!r}; allowed: {', '.join(exp.info.splits)}")
-  steps = train.Steps(exp)
+  steps = single_run.Steps(exp)
   return {'step': int(state.step), 'split': split,
           **steps.evaluate(exp.devices.place_state(state), split)}
 

@@ -7,7 +7,7 @@ import pytest
 
 import research
 from research import config as config_lib
-from research import data, experiment, parallel, sharding, train
+from research import data, experiment, parallel, sharding, single_run
 from research.errors import UserError
 
 STEPS = 3
@@ -26,7 +26,7 @@ def loss_curve(config, num_steps=STEPS):
   Also used by test_memory_savers.py."""
   exp = experiment.build(config)
   state = exp.devices.place_state(exp.init_state())
-  steps = train.Steps(exp)
+  steps = single_run.Steps(exp)
   batches = data.train_iterator(exp.config.dataset, exp.process_batch_size, exp.config.seed)
   losses = []
   for _ in range(num_steps):

@@ -10,7 +10,7 @@ import pytest
 
 import research
 from research import config as config_lib
-from research import experiment, flops, train
+from research import experiment, flops, steps
 from conftest import ROOT
 from research.errors import UserError
 from test_sharding import TINY
@@ -57,7 +57,7 @@ def test_xla_flops_match_the_formulas():
   state = exp.init_state()
   seq_len = exp.info.input_shape[0] - 1  # The model reads all tokens but the last.
   batch = {'input': np.zeros((16, seq_len + 1), np.int32)}
-  step = lambda s, b: train.train_step(s, b, task=exp.task, loss_fn=exp.loss_fn)
+  step = lambda s, b: steps.train_step(s, b, task=exp.task, loss_fn=exp.loss_fn)
   counted = flops.step_flops(step, state, batch)
   params = sum(x.size for x in jax.tree.leaves(state.params))
   embedding = state.params['embed']['token']['embedding'].size
@@ -69,7 +69,7 @@ def test_xla_flops_match_the_formulas():
   mlp_state = mlp.init_state()
   images = {'input': np.zeros((64, 8, 8), np.float32), 'label': np.zeros(64, np.int32)}
   counted = flops.step_flops(
-      lambda s, b: train.train_step(s, b, task=mlp.task, loss_fn=mlp.loss_fn), mlp_state, images)
+      lambda s, b: steps.train_step(s, b, task=mlp.task, loss_fn=mlp.loss_fn), mlp_state, images)
   weights = sum(x.size for x in jax.tree.leaves(mlp_state.params) if x.ndim == 2)
   assert 0.6 < counted / (6 * 64 * weights) < 1.5  # XLA skips the input's gradient: < 6BP.
 

@@ -8,7 +8,7 @@ import pytest
 import research
 from conftest import run_cli
 from research import config as config_lib
-from research import restore, train
+from research import restore, steps
 from research.errors import UserError
 
 
@@ -78,10 +78,10 @@ def test_mesh_and_pmap_on_8_devices_match_1_device(tmp_path):
 
 def test_dropout_keys_differ_per_device_and_per_step():
   base = jax.random.PRNGKey(0)
-  keys = jax.pmap(lambda step: train.dropout_rng(base, step, 'd'), axis_name='d')(
+  keys = jax.pmap(lambda step: steps.dropout_rng(base, step, 'd'), axis_name='d')(
       np.zeros(8, np.int32))
   assert len({tuple(np.asarray(k)) for k in keys}) == 8
-  assert not np.array_equal(train.dropout_rng(base, 1), train.dropout_rng(base, 2))
+  assert not np.array_equal(steps.dropout_rng(base, 1), steps.dropout_rng(base, 2))
 
 
 def test_dropout_runs_under_pmap_are_deterministic(tmp_path):

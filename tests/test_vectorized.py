@@ -146,11 +146,39 @@ def test_vectorizable_names_what_differs():
   assert reason == 'differ in batch_size, loss'
   assert 'one device' in vectorized.vectorizable([_config(num_devices=8)] * 2)
   assert vectorized.vectorizable([_config(num_devices=None)] * 2) is None  # Runs on device 0.
-  assert 'early stopping' in vectorized.vectorizable(
-      [_config(**{'early_stopping.patience': 2})] * 2)
+  # Early stopping is per member (a stopped member is frozen while the others go on).
+  assert vectorized.vectorizable([_config(**{'early_stopping.patience': 2})] * 2) is None
   assert vectorized.vectorizable([]) is not None
   with pytest.raises(UserError, match='differ in model.hidden_sizes'):
     vectorized.train_vectorized([_config(), _config(**{'model.hidden_sizes': (16,)})],
                                 ['a', 'b'], 'g')
   with pytest.raises(UserError, match="vectorize_mode 'unrol'.*did you mean 'unroll'"):
     vectorized.train_vectorized([_config(vectorize_mode='unrol')] * 2, ['a', 'b'], 'g')
+
+
+# Seeds that stop early at different steps (0 at step 10, 2 at step 25) and one that never
+# stops (1), trained 5 steps per dispatch, with a profile trace: what the one loop gives a group.
+EARLY = dict(total_steps=60, eval_every=5, checkpoint_every=10, steps_per_dispatch=5,
+             vectorize_mode='unroll', profile_steps=(6, 10), **{
+                 'model.dropout_rate': 0.0, 'optimizer.schedule': 'constant',
+                 'early_stopping.patience': 1, 'early_stopping.metric': 'loss',
+                 'early_stopping.min_delta': 0.03})
+
+
+def test_a_group_stops_early_per_member_dispatches_k_steps_and_profiles(tmp_path, separate):
+  members = [dict(EARLY, seed=s) for s in (0, 1, 2)]
+  workdirs, summaries = _group(tmp_path, members)
+  steps = [s['steps'] for s in summaries]
+  assert steps == [10, 60, 25], steps
+  for member, workdir, summary in zip(members, workdirs, summaries):
+    alone, expected = separate(dict(member, profile_steps=None))
+    assert summary['steps'] == expected['steps']
+    assert summary['early_stopping'] == expected['early_stopping']
+    assert summary['final'] == expected['final']  # Unrolled: bit-identical to its own run.
+    assert _rows(workdir) == _rows(alone)
+    run = research.load_run(str(workdir))
+    assert run.step == summary['steps']  # Its checkpoint holds the state it stopped with.
+    jax.tree.map(np.testing.assert_array_equal, run.params,
+                 research.load_run(str(alone)).params)
+  traces = list((tmp_path / 'group_dir' / 'profile').rglob('*.xplane.pb'))
+  assert traces, 'the group wrote no profile trace'

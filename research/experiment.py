@@ -34,12 +34,16 @@ class TrainState(train_state.TrainState):
 @dataclasses.dataclass(frozen=True)
 class Experiment:
   config: ml_collections.ConfigDict  # Resolved: total_steps, data_dir, intervals filled in.
-  info: data.DatasetInfo
+  data: data.Dataset  # The handle that every iterator and evaluator of the run reads.
   model: nn.Module
   task: tasks.Task
   loss_fn: Callable
   optimizer: optax.GradientTransformation
   devices: parallel.DataParallel
+
+  @property
+  def info(self) -> data.DatasetInfo:
+    return self.data.info
 
   @property
   def process_batch_size(self) -> int:
@@ -66,8 +70,11 @@ class Experiment:
                              batch_stats=variables.get('batch_stats'))
 
 
-def build(config: ml_collections.ConfigDict) -> Experiment:
+def build(config: ml_collections.ConfigDict, dataset: data.Dataset | None = None) -> Experiment:
   """Validates `config`, prepares its dataset, and builds everything a run needs.
+
+  `dataset`: the handle of `config.dataset` when there is one already, e.g. a finished run's
+  recorded one (`data.recorded`), which builds the model without opening the data.
 
   Raises `UserError` for anything wrong with the config, the data or the device layout.
   """
@@ -79,7 +86,8 @@ def build(config: ml_collections.ConfigDict) -> Experiment:
   if accum > 1:
     devices.check_batch(config.batch_size // accum, 'a micro-batch (batch_size / grad_accum_steps)')
   task = tasks.create(config)
-  info = data.prepare(config.dataset)
+  dataset = data.open(config.dataset) if dataset is None else dataset
+  info = dataset.info
   if config.batch_size > info.split_sizes['train']:
     raise UserError(f"config.batch_size={config.batch_size} is larger than the training split of "
                     f"{info.name!r} ({info.split_sizes['train']} examples); use at most that")
@@ -88,7 +96,7 @@ def build(config: ml_collections.ConfigDict) -> Experiment:
                        dtype=DTYPES[resolved.get('dtype', 'float32')],
                        axis_name=devices.axis_name)
   return Experiment(
-      config=resolved, info=info, model=models.build(resolved.model, ctx), task=task,
+      config=resolved, data=dataset, model=models.build(resolved.model, ctx), task=task,
       loss_fn=losses.get(resolved.loss, resolved.get('label_smoothing', 0.0)),
       optimizer=optim.create(resolved.optimizer, resolved.total_steps,
                              resolved.get('skip_nonfinite', False)),

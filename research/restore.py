@@ -5,6 +5,10 @@
     inputs, labels = run.batch('test', size=8)     # as the model sees them (scaled, like training)
     logits = run.predict(inputs)  # run.model.apply(run.variables, inputs, train=False)
 
+Loading a run reads no data: the model is rebuilt from what its workdir recorded of the dataset
+(dataset.json), and the data is opened only for `batch` and evaluation (a workdir written before
+runs recorded it opens the data to learn its shapes).
+
 Reading a workdir never changes it: checkpoints are opened read-only (a training may be running
 in it), a damaged newest step is skipped with a warning (not moved, as `train` does), and a
 step that a running training deletes while it is read is skipped the same way.
@@ -22,6 +26,7 @@ from flax import linen as nn
 from research import checkpoint, config as config_lib, data, experiment, generate, parallel
 from research import single_run, tasks
 from research import tokens as tokens_lib
+from research import workdir as workdir_lib
 from research.errors import UserError
 
 
@@ -41,12 +46,14 @@ class LoadedRun:
     params: the parameters.
     step: the checkpoint's step.
     state: the whole restored train state (optimizer state, RNG key, BatchNorm statistics).
+    dataset: the run's dataset handle, opened by `batch` when first needed.
   """
   config: ml_collections.ConfigDict
   model: nn.Module
   params: dict
   step: int
   state: experiment.TrainState
+  dataset: data.Dataset | None = dataclasses.field(default=None, repr=False, compare=False)
 
   @property
   def variables(self) -> dict:
@@ -75,7 +82,7 @@ class LoadedRun:
     """
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
       raise UserError(f"size must be a positive integer, got {size!r}")
-    batches = data.eval_batches(self.config.dataset, split, size)
+    batches = data.eval_batches(self.dataset or self.config.dataset, split, size)
     try:
       first = next(batches)
     finally:
@@ -89,7 +96,11 @@ def _open(workdir: str, step: int | None) -> tuple[experiment.Experiment, experi
   path = pathlib.Path(workdir)
   if not (path / 'config.json').is_file():
     raise UserError(f"{str(path)!r} is not a research workdir (no config.json)")
-  exp = experiment.build(parallel.fit_to_host(config_lib.from_json_file(path / 'config.json')))
+  config = parallel.fit_to_host(config_lib.from_json_file(path / 'config.json'))
+  record = workdir_lib.read_dataset(path)
+  dataset = None if record is None else data.recorded(config.dataset, record,
+                                                      str(path / workdir_lib.DATASET))
+  exp = experiment.build(config, dataset)
   # Read-only: a training running in this workdir may be saving and deleting steps meanwhile.
   ckpt = checkpoint.Checkpointer(path, read_only=True)
   try:
@@ -114,7 +125,7 @@ def load_run(workdir: str, step: int | None = None) -> LoadedRun:
   """The model and parameters of `workdir`'s newest restorable checkpoint (or of `step`)."""
   exp, state = _open(workdir, step)
   return LoadedRun(config=exp.config, model=exp.model, params=state.params,
-                   step=int(state.step), state=state)
+                   step=int(state.step), state=state, dataset=exp.data)
 
 
 def evaluate_workdir(workdir: str, split: str = 'test', step: int | None = None) -> dict:

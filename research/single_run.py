@@ -36,7 +36,7 @@ class Steps:
                                   stacked=self.per_dispatch > 1)
 
   def _eval_batches(self, split: str):
-    return data.eval_batches(self.exp.config.dataset, split,
+    return data.eval_batches(self.exp.data, split,
                              self.exp.eval_batch_size // jax.process_count(),
                              jax.process_index(), jax.process_count())
 
@@ -79,7 +79,7 @@ class SingleRun:
     self.exp, self.config, self.task, self.devices = exp, exp.config, exp.task, exp.devices
     self.steps = Steps(exp)
     self.steps_per_dispatch = self.steps.per_dispatch
-    self._iterator = data.train_iterator(exp.config.dataset, exp.process_batch_size,
+    self._iterator = data.train_iterator(exp.data, exp.process_batch_size,
                                          exp.config.seed, jax.process_index(),
                                          jax.process_count())
     self._first_batch = None

@@ -32,7 +32,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     exp.devices.check_batch(exp.eval_batch_size, 'config.eval_batch_size')
     profiling.steps_to_trace(exp.config)  # Checks profile_steps against total_steps.
     stop_request.check('before training started; nothing was written')
-    run_dir = workdir_lib.Workdir(workdir)
+    run_dir = workdir_lib.Workdir(workdir, exp.data.record())  # Records dataset.json.
     with run_dir.lock():
       run_dir.check_same_experiment(exp.config)  # Whenever config.json exists, checkpoints or not.
       ckpt = checkpoint.Checkpointer(run_dir.path, keep=exp.config.keep_checkpoints)

@@ -131,7 +131,7 @@ class _Group:
           lambda s, b: one_step(s, b, hyper, active), state, batches)
     self._train = jax.jit(step, donate_argnums=0)
     self.eval = jax.jit(self._per_member(self._member_eval, (0, None, 0)))
-    self._streams = [data.train_iterator(self.config.dataset, self.exp.process_batch_size, seed)
+    self._streams = [data.train_iterator(self.exp.data, self.exp.process_batch_size, seed)
                      for seed in self.seeds]  # Members with equal seeds read the same batches.
     self._hyper_on_device = jax.device_put(self.hyper)
     self._first_batch = None
@@ -212,7 +212,7 @@ class _Group:
   def evaluate(self, state: experiment.TrainState, split: str) -> list[dict]:
     """Every member's metrics over the whole of `split` (the same padded batches as a run)."""
     sums = None
-    for batch in data.eval_batches(self.config.dataset, split, self.exp.eval_batch_size):
+    for batch in data.eval_batches(self.exp.data, split, self.exp.eval_batch_size):
       sums = metrics.add_sums(sums, self.eval(state, batch, self.hyper))
     host = jax.device_get(sums)
     return [self.task.summarize(_member(host, k)) for k in range(self.members)]
@@ -275,7 +275,7 @@ def train_vectorized(configs: list[ml_collections.ConfigDict], workdirs: list[st
     experiments = [experiment.build(_on_one_device(c)) for c in configs]  # Validates, resolves.
     stop_request.check('before training started; nothing was written')
     group_dir = workdir_lib.Workdir(group_dir)
-    run_dirs = [workdir_lib.Workdir(p) for p in paths]
+    run_dirs = [workdir_lib.Workdir(p, exp.data.record()) for p, exp in zip(paths, experiments)]
     with contextlib.ExitStack() as locks:
       for directory in (group_dir, *run_dirs):
         locks.enter_context(directory.lock())

@@ -1,7 +1,9 @@
 """A run's directory and the files in it: config.json, metrics.jsonl, summary.json, checkpoints/,
 config_changes.jsonl (settings changed on a resume, one line per resume that changed any),
-run.json (the config file, argument and overrides of the latest start), tensorboard/ (event
-files, one folder per split) and, when enabled, profile/ (a jax.profiler trace).
+run.json (the config file, argument and overrides of the latest start), dataset.json (what the
+model needs of the dataset: shapes, classes, splits, so that loading the run reads no data),
+tensorboard/ (event files, one folder per split) and, when enabled, profile/ (a jax.profiler
+trace).
 
 Only process 0 writes these files; every file is replaced atomically (write a temporary file,
 then rename), so a run killed at any moment leaves each file either old or new, never half.
@@ -33,6 +35,14 @@ IDENTITY_KEYS = ('model', 'dataset.name', 'dataset.validation_fraction', 'datase
 
 CONFIG, METRICS, SUMMARY, CONFIG_CHANGES = (
     'config.json', 'metrics.jsonl', 'summary.json', 'config_changes.jsonl')
+DATASET = 'dataset.json'
+
+
+def read_dataset(path: str | os.PathLike) -> dict | None:
+  """The dataset.json of the workdir at `path` (`data.Dataset.record()`); None for a workdir
+  written before runs recorded it."""
+  file = pathlib.Path(path) / DATASET
+  return read_json(file) if file.exists() else None
 
 
 def read_json(path: pathlib.Path) -> dict:
@@ -53,10 +63,14 @@ def _atomic_write(path: pathlib.Path, text: str) -> None:
 
 
 class Workdir:
-  """Creates (or reopens) a run directory and checks that it is writable."""
+  """Creates (or reopens) a run directory and checks that it is writable.
 
-  def __init__(self, path: str | os.PathLike):
+  `dataset`: the run's dataset record (`data.Dataset.record()`), written to dataset.json with
+  config.json by `record_start`."""
+
+  def __init__(self, path: str | os.PathLike, dataset: dict | None = None):
     self.path = pathlib.Path(path).absolute()
+    self.dataset = dataset
     self.is_writer = jax.process_index() == 0
     self.start_time = run_metadata.utc_now()
     self.source: run_metadata.ConfigSource | None = None
@@ -95,9 +109,9 @@ class Workdir:
 
   def record_start(self, config: ml_collections.ConfigDict,
                    source: run_metadata.ConfigSource | None) -> None:
-    """Writes config.json and run.json, and appends changed settings to config_changes.jsonl:
-    called only once training (or the final evaluation) will really run, so a refused or no-op
-    start leaves the files describing the run that happened."""
+    """Writes config.json, run.json and dataset.json, and appends changed settings to
+    config_changes.jsonl: called only once training (or the final evaluation) will really run,
+    so a refused or no-op start leaves the files describing the run that happened."""
     stored = self.stored_config()
     if stored is not None and self.is_writer:
       changes = {key: [a, b] for key, (a, b) in
@@ -110,6 +124,8 @@ class Workdir:
                               'changes': changes}) + '\n')
     self.write_config(config)
     self.write_source(source)
+    if self.dataset is not None and self.is_writer:
+      _atomic_write(self.path / DATASET, json.dumps(self.dataset, indent=2) + '\n')
 
   @contextlib.contextmanager
   def lock(self) -> Iterator[None]:

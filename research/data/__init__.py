@@ -13,15 +13,21 @@ from research.data import tones_builder  # pylint: disable=unused-import
 from research.data.catalog import BUNDLED
 from research.data.catalog import DatasetInfo
 from research.data.catalog import prepare
+from research.data.dataset import Dataset
+from research.data.dataset import open  # pylint: disable=redefined-builtin
+from research.data.dataset import recorded
 from research.data.pipeline import eval_batches
 from research.data.pipeline import steps_per_epoch
 from research.data.pipeline import train_iterator
 
 __all__ = [
     'BUNDLED',
+    'Dataset',
     'DatasetInfo',
     'eval_batches',
+    'open',
     'prepare',
+    'recorded',
     'steps_per_epoch',
     'train_iterator',
 ]

@@ -105,8 +105,8 @@ def prepare(dataset_cfg) -> DatasetInfo:
 def load(dataset_cfg, verify: bool = False) -> Prepared:
   """Like `prepare`, but also returns the builder and preprocessing that the pipeline needs.
 
-  `verify`: check the prepared files as `prepare` does (the pipeline, which loads the dataset
-  again for every iterator, relies on the run's `prepare` having done so)."""
+  `verify`: check the prepared files as `prepare` does. A run loads its dataset once, into the
+  handle that its iterators and evaluators share (research/data/dataset.py)."""
   name = str(getattr(dataset_cfg, 'name', '') or '').strip()
   fraction = _validation_fraction(dataset_cfg)
   data_dir = _data_dir(dataset_cfg)

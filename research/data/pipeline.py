@@ -35,6 +35,7 @@ import numpy as np
 
 from research import errors
 from research.data import catalog
+from research.data import dataset as dataset_lib
 
 # Threads that assemble batches ahead of the training step (overlapping it: XLA releases the
 # GIL). Elements here are whole batches, so a couple of threads and a short buffer suffice.
@@ -141,15 +142,23 @@ def shuffle_mode(dataset_cfg) -> str:
   return mode
 
 
-def train_iterator(dataset_cfg, batch_size: int, seed: int, process_index: int = 0,
+def _handle(dataset) -> dataset_lib.Dataset:
+  """`dataset` itself, or for a `dataset` config a handle opened for this one call."""
+  if isinstance(dataset, dataset_lib.Dataset):
+    return dataset
+  return dataset_lib.open(dataset, verify=False)
+
+
+def train_iterator(dataset, batch_size: int, seed: int, process_index: int = 0,
                    process_count: int = 1) -> grain.DatasetIterator:
   """Returns an infinite iterator of this process's training batches.
 
   Args:
-    dataset_cfg: the `dataset` config (see `catalog.prepare`).
+    dataset: the run's `dataset.Dataset` handle (or a `dataset` config, see `catalog.prepare`,
+      opened for this call only).
     batch_size: examples per batch in THIS process (the global batch / process_count).
     seed: the run seed; the same seed gives the same batches, every epoch in a new order (or,
-      with `dataset_cfg.shuffle == 'once'`, one order cycled through).
+      with the dataset config's `shuffle == 'once'`, one order cycled through).
     process_index: this process's index; it reads examples `process_index::process_count`.
     process_count: number of processes. The train split is cut to a multiple of it, so every
       process has the same number of batches per epoch: `(train_size // process_count) //
@@ -161,8 +170,9 @@ def train_iterator(dataset_cfg, batch_size: int, seed: int, process_index: int =
     `set_state()`.
   """
   _check_args(batch_size, process_index, process_count)
-  shuffle = shuffle_mode(dataset_cfg)
-  prepared = catalog.load(dataset_cfg)
+  handle = _handle(dataset)
+  shuffle = shuffle_mode(handle.config)
+  prepared = handle.prepared
   per_process = prepared.info.split_sizes['train'] // process_count
   if per_process < batch_size:
     raise errors.UserError(
@@ -178,7 +188,7 @@ def train_iterator(dataset_cfg, batch_size: int, seed: int, process_index: int =
   return iter(dataset.to_iter_dataset(READ_OPTIONS))
 
 
-def eval_batches(dataset_cfg, split: str, batch_size: int, process_index: int = 0,
+def eval_batches(dataset, split: str, batch_size: int, process_index: int = 0,
                  process_count: int = 1) -> Iterator[dict]:
   """Returns an iterator of this process's eval batches of `split`, padded and masked.
 
@@ -188,7 +198,7 @@ def eval_batches(dataset_cfg, split: str, batch_size: int, process_index: int = 
   fully masked batches, so that all processes step together.
 
   Args:
-    dataset_cfg: the `dataset` config (see `catalog.prepare`).
+    dataset: the run's `dataset.Dataset` handle (or a `dataset` config, opened for this call).
     split: 'train', 'validation' or 'test'.
     batch_size: examples per batch in this process.
     process_index: this process's index.
@@ -199,10 +209,10 @@ def eval_batches(dataset_cfg, split: str, batch_size: int, process_index: int = 
     [batch_size]} (token datasets: see the module docstring).
   """
   _check_args(batch_size, process_index, process_count)
-  prepared = catalog.load(dataset_cfg)
-  if split not in prepared.info.splits:
-    raise errors.unknown('split', split, prepared.info.splits)
-  return _padded(prepared, split, batch_size, process_index, process_count)
+  handle = _handle(dataset)
+  if split not in handle.info.splits:  # Before opening a handle that is not open yet.
+    raise errors.unknown('split', split, handle.info.splits)
+  return _padded(handle.prepared, split, batch_size, process_index, process_count)
 
 
 def _padded(prepared: catalog.Prepared, split: str, batch_size: int, process_index: int,

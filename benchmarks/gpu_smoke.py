@@ -25,7 +25,8 @@ import jax
 import ml_collections
 import numpy as np
 
-from research import flops, losses, optim, parallel, sharding, steps, tasks
+from research import flops, losses, optim, parallel, sharding, tasks
+from research import steps as steps_lib
 from research import experiment
 from research.models import gpt
 
@@ -53,7 +54,7 @@ def run(preset: dict, dtype: str, steps: int, rules_name: str, remat: str) -> di
   state = experiment.TrainState.create(apply_fn=model.apply, params=variables['params'],
                                        tx=optimizer, rng=jax.random.PRNGKey(1))
   num_params = sum(x.size for x in jax.tree.leaves(state.params))
-  step_fn = functools.partial(steps.train_step, task=tasks.Task('language_model'),
+  step_fn = functools.partial(steps_lib.train_step, task=tasks.Task('language_model'),
                               loss_fn=losses.get('cross_entropy', 0.0))
   rng = np.random.default_rng(0)
   host_batch = {'input': rng.integers(1, 256, (batch_size, preset['seq_len'] + 1),

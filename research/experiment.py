@@ -52,7 +52,7 @@ class Experiment:
   @property
   def eval_batch_size(self) -> int:
     """The global evaluation batch: `eval_batch_size`, or the training batch when unset."""
-    return self.config.get('eval_batch_size') or self.config.batch_size
+    return self.config.eval_batch_size or self.config.batch_size
 
   def init_state(self, key: jax.Array | None = None) -> TrainState:
     """Fresh parameters and optimizer state, on the host's default device (not yet replicated).
@@ -79,10 +79,10 @@ def build(config: ml_collections.ConfigDict, dataset: data.Dataset | None = None
   Raises `UserError` for anything wrong with the config, the data or the device layout.
   """
   config_lib.validate(config)
-  devices = parallel.create(config.parallel, config.get('num_devices'), config.get('mesh'),
+  devices = parallel.create(config.parallel, config.num_devices, config.mesh,
                             sharding.rules_from_config(config))
   devices.check_batch(config.batch_size)
-  accum = config.get('grad_accum_steps', 1)
+  accum = config.grad_accum_steps
   if accum > 1:
     devices.check_batch(config.batch_size // accum, 'a micro-batch (batch_size / grad_accum_steps)')
   task = tasks.create(config)
@@ -93,13 +93,13 @@ def build(config: ml_collections.ConfigDict, dataset: data.Dataset | None = None
                     f"{info.name!r} ({info.split_sizes['train']} examples); use at most that")
   resolved = config_lib.resolve(config, data.steps_per_epoch(info, config.batch_size))
   ctx = models.Context(num_outputs=_num_outputs(task, info), input_shape=tuple(info.input_shape),
-                       dtype=DTYPES[resolved.get('dtype', 'float32')],
+                       dtype=DTYPES[resolved.dtype],
                        axis_name=devices.axis_name)
   return Experiment(
       config=resolved, data=dataset, model=models.build(resolved.model, ctx), task=task,
-      loss_fn=losses.get(resolved.loss, resolved.get('label_smoothing', 0.0)),
+      loss_fn=losses.get(resolved.loss, resolved.label_smoothing),
       optimizer=optim.create(resolved.optimizer, resolved.total_steps,
-                             resolved.get('skip_nonfinite', False)),
+                             resolved.skip_nonfinite),
       devices=devices)
 
 

@@ -2,7 +2,8 @@
 
 KIND is one of `KINDS`: the shipped config files (with the first line of each docstring; read
 with `ast`, never executed), the registered models, the bundled datasets, losses, optimizers and
-schedules, tasks, and every key of `config.base()` with its default. Each kind imports only the
+schedules, tasks, and every config key with its default (research/schema.py: the shared keys, then
+each model family's fields). Each kind imports only the
 registry it lists, so `research list configs` and `research list keys` do not load JAX.
 """
 import ast
@@ -82,20 +83,7 @@ def _tasks() -> list[str]:
 
 
 def _keys() -> list[str]:
-  from research import config as config_lib  # pylint: disable=g-import-not-at-top
-  rows = []
-
-  def walk(node, prefix: str) -> None:
-    for key in node.keys():
-      value = node[key]
-      if hasattr(value, 'keys'):
-        walk(value, f'{prefix}{key}.')
-        continue
-      shown = repr(value)
-      if value is None:  # A placeholder: say what type it takes.
-        shown += f' ({getattr(node.get_type(key), "__name__", "any")})'
-      rows.append((f'{prefix}{key}', shown))
-
-  walk(config_lib.base(), '')
-  return _table(rows) + ["(model.*: the mlp's fields; every model takes its own, see "
-                         "research/models/NAME.py and `research list models`)"]
+  from research import schema  # pylint: disable=g-import-not-at-top
+  return _table([(key, repr(default)) for key, default in schema.rows()]) + ["(model.*: the mlp's fields, base()'s model; model[NAME].*: the fields "
+                         "of model NAME, filled in when a config sets model.name=NAME; "
+                         "dataset.seq_len / audio_length: token and audio datasets only)"]

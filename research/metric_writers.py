@@ -18,9 +18,10 @@ from typing import Mapping
 import ml_collections
 from tensorboardX import SummaryWriter
 
-from research.errors import UserError
+from research import config as config_lib
+from research import schema
 
-WANDB_MODES = ('online', 'offline', 'disabled')
+WANDB_MODES = schema.CHOICES['wandb.mode']
 
 
 def _scalars(values: Mapping) -> dict:
@@ -71,17 +72,7 @@ class TensorBoardWriter:
     self._writers = {}
 
 
-def check_wandb(settings: ml_collections.ConfigDict | None) -> None:
-  """Raises UserError for W&B settings that cannot work (bad mode, package not installed)."""
-  if settings is None or not settings.get('enabled', False):
-    return
-  if settings.get('mode', 'online') not in WANDB_MODES:
-    raise UserError(f"config.wandb.mode must be one of {', '.join(WANDB_MODES)}, "
-                    f"got {settings.mode!r}")
-  import importlib.util  # pylint: disable=g-import-not-at-top
-  if importlib.util.find_spec('wandb') is None:
-    raise UserError("config.wandb.enabled=True needs the wandb package: pip install wandb "
-                    "(or pip install -e '.[wandb]'); or set config.wandb.enabled=False")
+check_wandb = config_lib.check_wandb  # W&B settings that cannot work: stated with the others.
 
 
 class WandbWriter:
@@ -97,7 +88,7 @@ class WandbWriter:
     id_file = workdir / 'wandb_run_id'
     run_id = id_file.read_text().strip() if id_file.exists() else secrets.token_hex(8)
     id_file.write_text(run_id + '\n')
-    self._run = wandb.init(project=settings.project, entity=settings.get('entity'),
+    self._run = wandb.init(project=settings.project, entity=settings.entity,
                            mode=settings.mode, dir=str(workdir), id=run_id, resume='allow',
                            name=workdir.name, config=dict(config))
 

@@ -215,7 +215,7 @@ def fit_to_host(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   cannot be built. Then the copy uses every local device with plain data parallelism, which
   restores the same parameters (checkpoints do not depend on the layout)."""
   try:
-    create(config.parallel, config.get('num_devices'), config.get('mesh'),
+    create(config.parallel, config.num_devices, config.mesh,
            sharding.rules_from_config(config))
     return config
   except UserError as e:

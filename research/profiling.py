@@ -18,7 +18,7 @@ from research.errors import UserError
 
 def steps_to_trace(config: ml_collections.ConfigDict) -> tuple[int, int] | None:
   """The validated (a, b) of a resolved config, or None when profiling is off."""
-  steps = config.get('profile_steps')
+  steps = config.profile_steps
   if not steps:
     return None
   if (not isinstance(steps, (tuple, list)) or len(steps) != 2

@@ -27,7 +27,9 @@ import ml_collections
 import tqdm
 from tqdm.contrib import logging as tqdm_logging
 
-MODES = ('auto', 'bar', 'lines', 'none')
+from research import schema
+
+MODES = schema.CHOICES['progress']
 
 
 def _is_terminal(stream: TextIO) -> bool:
@@ -88,12 +90,11 @@ class Progress:
   def from_config(cls, config: ml_collections.ConfigDict, enabled: bool = True,
                   stream: TextIO | None = None) -> 'Progress':
     """Progress for a resolved config; `enabled` False (not process 0) shows nothing."""
-    stopping = config.get('early_stopping')
-    return cls(config.total_steps, config.get('num_epochs'),
-               mode=config.get('progress', 'auto') if enabled else 'none',
-               every_seconds=config.get('progress_every_seconds', 30.0),
-               metric=stopping.metric if stopping is not None else 'accuracy', stream=stream,
-               steps_per_call=config.get('steps_per_dispatch', 1))
+    return cls(config.total_steps, config.num_epochs,
+               mode=config.progress if enabled else 'none',
+               every_seconds=config.progress_every_seconds,
+               metric=config.early_stopping.metric, stream=stream,
+               steps_per_call=config.steps_per_dispatch)
 
   def __enter__(self) -> 'Progress':
     if self.mode == 'bar':

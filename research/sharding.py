@@ -35,6 +35,7 @@ import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from research import schema
 from research.errors import UserError, unknown
 
 AXES = ('data', 'fsdp', 'tensor')
@@ -170,12 +171,15 @@ def _add_fsdp(shape: tuple, spec: tuple, sizes: dict) -> tuple:
 
 
 def rules_from_config(config: ml_collections.ConfigDict) -> Rules:
-  """The rules of `config.sharding` (a built-in name) behind `config.sharding_rules`."""
-  name = config.get('sharding', 'data')
+  """The rules of `config.sharding` (a built-in name) behind `config.sharding_rules`; a group
+  that sets only some of the two reads the schema's defaults for the others."""
+  config = schema.complete({k: schema.TOP[k] for k in ('sharding', 'sharding_rules')},
+                           {k: config[k] for k in ('sharding', 'sharding_rules') if k in config})
+  name = config['sharding']
   if name not in RULE_SETS:
     raise unknown('config.sharding', name, RULE_SETS)
   user = []
-  for number, rule in enumerate(config.get('sharding_rules', None) or ()):
+  for number, rule in enumerate(config['sharding_rules'] or ()):
     where = f'config.sharding_rules[{number}]'
     if not isinstance(rule, (tuple, list)) or len(rule) != 2 or not isinstance(rule[0], str):
       raise UserError(f"{where} must be a (regex, partition spec) pair, got {rule!r}")

@@ -40,6 +40,7 @@ from typing import Any, Mapping, Sequence
 import ml_collections
 
 from research import config as config_lib
+from research import parts
 from research.errors import UserError
 
 SWEEP_FILE = 'sweep.json'
@@ -261,7 +262,7 @@ def build_configs(runs: Sequence[Run]) -> dict[str, ml_collections.ConfigDict]:
         files[run.config] = config_lib.load(run.config)
       config = copy.deepcopy(files[run.config])
       config_lib.apply_overrides(config, run.overrides)
-      config_lib.validate(config)
+      parts.check(config)  # Every registry's checks, without data or JAX computation.
     except UserError as e:
       raise UserError(f"run {run.name}: {e}") from None
     configs[run.name] = config

@@ -88,10 +88,12 @@ class Task:
 
 
 def create(config) -> Task:
-  name = config.get('task', 'classification')
+  """The task of a config (one with `task` and `mask_rate`, as every config from base() has);
+  UserError for an unknown task or a bad mask rate: the one check of these fields."""
+  name = config['task']
   if name not in TASKS:
     raise unknown('config.task', name, TASKS)
-  rate = config.get('mask_rate', 0.15)
+  rate = config['mask_rate']
   if not 0.0 < rate < 1.0:
     raise UserError(f"config.mask_rate must be in (0, 1), got {rate}")
   return Task(name=name, mask_rate=rate)

@@ -177,12 +177,11 @@ class Workdir:
     if not self.is_writer:
       return metrics.MultiWriter([])
     writers = [metrics.JsonlWriter(self.path / METRICS), metrics.LogWriter()]
-    config = config or ml_collections.ConfigDict()
-    if config.get('tensorboard', True):
+    config = config or config_lib.base()
+    if config.tensorboard:
       writers.append(metric_writers.TensorBoardWriter(self.path / 'tensorboard'))
-    wandb = config.get('wandb')
-    if wandb is not None and wandb.get('enabled', False):
-      writers.append(metric_writers.WandbWriter(wandb, self.path, config.to_dict()))
+    if config.wandb.enabled:
+      writers.append(metric_writers.WandbWriter(config.wandb, self.path, config.to_dict()))
     return metrics.MultiWriter(writers)
 
   def metric_rows(self) -> list[dict]:

@@ -4,6 +4,7 @@ import pathlib
 import pytest
 
 from research import config as config_lib
+from research import parts
 from research.errors import UserError
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -13,7 +14,7 @@ CONFIGS = sorted(p for p in (ROOT / 'configs').glob('*.py'))
 @pytest.mark.parametrize('path', CONFIGS, ids=lambda p: p.name)
 def test_every_config_loads_validates_and_documents_itself(path):
   config = config_lib.load(str(path))
-  config_lib.validate(config)
+  parts.check(config)
   for key in config_lib.REQUIRED_KEYS:
     assert key in config
   docstring = path.read_text().split('"""')[1]
@@ -79,10 +80,13 @@ def test_bad_overrides_are_user_errors(override, message):
     ('model.hidden_sizes=(0,)', 'positive ints'),
 ])
 def test_validation_names_the_bad_value(override, message):
+  """What a sweep checks for every run before any runs: the shared settings (config.validate)
+  and each registry's own fields (parts.check, which runs the checks the registries make while
+  they build)."""
   config = config_lib.load('configs/default.py')
   config_lib.apply_overrides(config, [override])
   with pytest.raises(UserError, match=message):
-    config_lib.validate(config)
+    parts.check(config)
 
 
 def test_config_file_errors(tmp_path):

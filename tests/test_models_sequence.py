@@ -7,13 +7,15 @@ import optax
 import pytest
 from flax import linen as nn
 
+from research import models
 from research.errors import UserError
 from research.models import gru, wavenet
 from research.models.context import Context
 
 
 def _build(family, num_outputs=10, length=40, dtype=jnp.float32, **fields):
-  cfg = ml_collections.ConfigDict(dict(name=family.__name__.rsplit('.', 1)[-1]) | fields)
+  cfg = models.complete(ml_collections.ConfigDict(
+      dict(name=family.__name__.rsplit('.', 1)[-1]) | fields))  # The schema's defaults.
   family.validate(cfg)
   return family.from_config(cfg, Context(num_outputs=num_outputs, input_shape=(length,),
                                          dtype=dtype))
@@ -190,9 +192,9 @@ def test_learns_which_half_has_the_larger_mean(family, fields, extra):
     (wavenet, 'layers_per_block', 2.5), (wavenet, 'downsample', 0),
     (wavenet, 'dropout_rate', -0.1)])
 def test_validate_rejects(family, field, value):
-  cfg = ml_collections.ConfigDict({'name': 'x', field: value})
+  cfg = ml_collections.ConfigDict({'name': family.__name__.rsplit('.', 1)[-1], field: value})
   with pytest.raises(UserError, match=field):
-    family.validate(cfg)
+    models.validate(cfg)  # The family's defaults for the other fields, then its checks.
 
 
 def test_wavenet_downsample_longer_than_input_is_a_user_error():

@@ -10,6 +10,7 @@ import pytest
 
 from research import generate as generate_lib
 from research import tokens
+from research import models
 from research.errors import UserError
 from research.models import bert, gpt
 from research.models.context import Context
@@ -23,8 +24,14 @@ def _cfg(**fields):
       dict(num_layers=2, hidden_size=32, num_heads=4, mlp_dim=64, dropout_rate=0.0) | fields)
 
 
+def _complete(family, cfg):
+  """`cfg` with the family's schema defaults for the fields it does not set."""
+  return models.complete(ml_collections.ConfigDict(
+      dict(name=family.__name__.rsplit('.', 1)[-1]) | cfg.to_dict()))
+
+
 def _build(family, num_outputs=tokens.VOCAB_SIZE, dtype=jnp.float32, **fields):
-  cfg = _cfg(**fields)
+  cfg = _complete(family, _cfg(**fields))
   family.validate(cfg)
   return family.from_config(cfg, Context(num_outputs, (SEQ_LEN,), dtype))
 
@@ -299,15 +306,15 @@ def test_answer_exact_match_on_hand_made_arrays():
 ])
 def test_validate_rejects_bad_values(family, fields, message):
   with pytest.raises(UserError, match=message):
-    family.validate(_cfg(**fields))
+    family.validate(_complete(family, _cfg(**fields)))
 
 
 def test_from_config_rejects_inconsistent_context():
   with pytest.raises(UserError, match='must equal config.model.vocab_size'):
-    gpt.from_config(_cfg(), Context(10, (SEQ_LEN,)))
+    gpt.from_config(_complete(gpt, _cfg()), Context(10, (SEQ_LEN,)))
   with pytest.raises(UserError, match='must equal config.model.vocab_size'):
-    bert.from_config(_cfg(head='mlm'), Context(2, (SEQ_LEN,)))
+    bert.from_config(_complete(bert, _cfg(head='mlm')), Context(2, (SEQ_LEN,)))
   with pytest.raises(UserError, match='max_len'):
-    gpt.from_config(_cfg(max_len=8), Context(256, (SEQ_LEN,)))
+    gpt.from_config(_complete(gpt, _cfg(max_len=8)), Context(256, (SEQ_LEN,)))
   with pytest.raises(UserError, match='shape'):
-    bert.from_config(_cfg(head='classify'), Context(10, (28, 28, 1)))
+    bert.from_config(_complete(bert, _cfg(head='classify')), Context(10, (28, 28, 1)))

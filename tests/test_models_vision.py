@@ -16,6 +16,7 @@ import numpy as np
 import optax
 import pytest
 
+from research import models
 from research.errors import UserError
 from research.models import cnn, resnet, vgg, vit
 from research.models.context import Context
@@ -34,7 +35,8 @@ _jit = functools.partial(jax.jit, compiler_options=_FAST_COMPILE)
 
 
 def _build(module, input_shape, num_outputs=10, dtype=jnp.float32, axis_name=None, **fields):
-  cfg = ml_collections.ConfigDict(dict(name=module.__name__.rsplit('.', 1)[-1], **fields))
+  cfg = models.complete(ml_collections.ConfigDict(
+      dict(name=module.__name__.rsplit('.', 1)[-1], **fields)))  # The schema's defaults.
   module.validate(cfg)
   return module.from_config(cfg, Context(num_outputs, tuple(input_shape), dtype, axis_name))
 
@@ -330,9 +332,9 @@ def test_batch_stats_under_pmap_equal_the_full_batch_statistics(tiny_resnet):
     (vit, dict(pooling='max'), "unknown config.model.pooling 'max'"),
 ])
 def test_validate_rejects_bad_values(module, fields, match):
-  cfg = ml_collections.ConfigDict(dict(name='x', **fields))
+  cfg = ml_collections.ConfigDict(dict(name=module.__name__.rsplit('.', 1)[-1], **fields))
   with pytest.raises(UserError, match=match):
-    module.validate(cfg)
+    models.validate(cfg)  # The family's defaults for the other fields, then its checks.
 
 
 def test_from_config_rejects_inputs_the_model_cannot_take():

@@ -2,13 +2,15 @@
 
 Each family lives in its own module and exposes `from_config(model_cfg, ctx)` (ctx: a
 `Context` with the output size, input shape, computation dtype and BatchNorm axis) and
-`validate(model_cfg)`. Every model is called as `model.apply(variables, inputs, train=...)` and
+`validate(model_cfg)`, both reading a complete model group: every field of the family, with the
+defaults of research/schema.py where the config does not set one (`complete`). Every model is called as `model.apply(variables, inputs, train=...)` and
 returns float32 logits: [batch, outputs] for classifiers, [batch, length, vocab] for token models.
 Models with BatchNorm keep running statistics in the `batch_stats` collection.
 """
 import ml_collections
 from flax import linen as nn
 
+from research import schema
 from research.errors import unknown
 from research.models import bert, cnn, gpt, gru, linear, mlp, resnet, vgg, vit, wavenet
 from research.models.context import Context
@@ -33,10 +35,22 @@ def _family(model_cfg: ml_collections.ConfigDict):
   return FAMILIES[model_cfg.name]
 
 
-def validate(model_cfg: ml_collections.ConfigDict) -> None:
-  """Raises UserError for an unknown model name or a bad hyper-parameter."""
+def complete(model_cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """The model group with its family's schema defaults for the fields it does not set (a copy;
+  an unknown family is refused)."""
+  _family(model_cfg)
+  return ml_collections.ConfigDict(schema.complete_model(model_cfg.to_dict()))
+
+
+def validate(model_cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """The completed model group; UserError for an unknown model name or a bad hyper-parameter.
+  The one check of a model's fields: `build` runs it, and a sweep's up-front check calls it."""
+  model_cfg = complete(model_cfg)
   _family(model_cfg).validate(model_cfg)
+  return model_cfg
 
 
 def build(model_cfg: ml_collections.ConfigDict, ctx: Context) -> nn.Module:
+  """The model of a (possibly partial) model group: completed, validated, then built."""
+  model_cfg = validate(model_cfg)
   return _family(model_cfg).from_config(model_cfg, ctx)

@@ -82,17 +82,17 @@ class Model(nn.Module):
 
 def validate(cfg: ml_collections.ConfigDict) -> None:
   transformer.validate_common(cfg)
-  if transformer.field(cfg, 'head', 'mlm') not in HEADS:
+  if cfg.head not in HEADS:
     raise unknown('config.model.head', cfg.head, HEADS)
-  if transformer.field(cfg, 'pool', 'mean') not in POOLS:
+  if cfg.pool not in POOLS:
     raise unknown('config.model.pool', cfg.pool, POOLS)
 
 
 def from_config(cfg: ml_collections.ConfigDict, ctx: Context) -> Model:
   fields = transformer.common_fields(cfg, ctx)
-  head = transformer.field(cfg, 'head', 'mlm')
+  head = cfg.head
   if head == 'mlm' and ctx.num_outputs != fields['vocab_size']:
     raise UserError(f"config.model.head='mlm' predicts tokens, so the task's {ctx.num_outputs} "
                     f"outputs must equal config.model.vocab_size ({fields['vocab_size']})")
   return Model(num_outputs=ctx.num_outputs, head=head,
-               pool=transformer.field(cfg, 'pool', 'mean'), **fields)
+               pool=cfg.pool, **fields)

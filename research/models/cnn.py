@@ -90,23 +90,22 @@ class Model(nn.Module):
 
 
 def validate(cfg: ml_collections.ConfigDict) -> None:
-  variant = cfg.get('variant', 'lenet')
+  variant = cfg.variant
   if variant not in VARIANTS:
     raise unknown('config.model.variant', variant, VARIANTS)
-  channels = cfg.get('channels', None)
+  channels = cfg.channels
   if channels is not None:
     as_tuple = (channels,) if isinstance(channels, int) else channels
     if not (isinstance(as_tuple, (tuple, list)) and as_tuple and all(
         isinstance(c, int) and not isinstance(c, bool) and c > 0 for c in as_tuple)):
       raise UserError(f"config.model.channels must be a positive int or a non-empty sequence of "
                       f"positive ints (one per conv layer), got {channels!r}")
-  checks.dropout_rate(cfg.get('dropout_rate', 0.0))
+  checks.dropout_rate(cfg.dropout_rate)
 
 
 def from_config(cfg: ml_collections.ConfigDict, ctx: Context) -> Model:
-  validate(cfg)
-  variant = cfg.get('variant', 'lenet')
-  channels = _channels(variant, cfg.get('channels', None))
+  variant = cfg.variant
+  channels = _channels(variant, cfg.channels)
   shape = tuple(ctx.input_shape)
   spatial = shape if len(shape) == 1 else shape[:-1]
   if variant == '1d' and len(spatial) != 1:
@@ -116,4 +115,4 @@ def from_config(cfg: ml_collections.ConfigDict, ctx: Context) -> Model:
     raise UserError(f"cnn input shape {shape} is too small for {len(channels)} conv layers of "
                     f"variant {variant!r}; use fewer config.model.channels")
   return Model(num_outputs=ctx.num_outputs, variant=variant, channels=channels,
-               dropout_rate=cfg.get('dropout_rate', 0.0), dtype=ctx.dtype)
+               dropout_rate=cfg.dropout_rate, dtype=ctx.dtype)

@@ -95,20 +95,19 @@ class Model(nn.Module):
 
 
 def validate(cfg: ml_collections.ConfigDict) -> None:
-  checks.positive_int('hidden_size', cfg.get('hidden_size', 6))
-  checks.positive_int('num_layers', cfg.get('num_layers', 1))
-  if not isinstance(cfg.get('bidirectional', True), bool):
+  checks.positive_int('hidden_size', cfg.hidden_size)
+  checks.positive_int('num_layers', cfg.num_layers)
+  if not isinstance(cfg.bidirectional, bool):
     raise UserError(f"config.model.bidirectional must be true or false, "
                     f"got {cfg.bidirectional!r}")
-  if cfg.get('readout', 'all') not in READOUTS:
+  if cfg.readout not in READOUTS:
     raise unknown('config.model.readout', cfg.readout, READOUTS)
-  checks.dropout_rate(cfg.get('dropout_rate', 0.0))
-  if cfg.get('weight_init', 'flax') not in INITS:
+  checks.dropout_rate(cfg.dropout_rate)
+  if cfg.weight_init not in INITS:
     raise unknown('config.model.weight_init', cfg.weight_init, INITS)
 
 
 def from_config(cfg: ml_collections.ConfigDict, ctx: Context) -> Model:
-  return Model(num_outputs=ctx.num_outputs, hidden_size=cfg.get('hidden_size', 6),
-               bidirectional=cfg.get('bidirectional', True), num_layers=cfg.get('num_layers', 1),
-               readout=cfg.get('readout', 'all'), dropout_rate=cfg.get('dropout_rate', 0.0),
-               weight_init=cfg.get('weight_init', 'flax'), dtype=ctx.dtype)
+  return Model(num_outputs=ctx.num_outputs, hidden_size=cfg.hidden_size,
+               bidirectional=cfg.bidirectional, num_layers=cfg.num_layers, readout=cfg.readout,
+               dropout_rate=cfg.dropout_rate, weight_init=cfg.weight_init, dtype=ctx.dtype)

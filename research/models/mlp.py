@@ -33,15 +33,15 @@ class MLP(nn.Module):
 
 
 def validate(cfg: ml_collections.ConfigDict) -> None:
-  sizes = cfg.get('hidden_sizes', ())
+  sizes = cfg.hidden_sizes
   if not all(isinstance(s, int) and s > 0 for s in sizes):
     raise UserError(f"config.model.hidden_sizes must be positive ints, got {sizes!r}")
-  if cfg.get('activation', 'relu') not in ACTIVATIONS:
+  if cfg.activation not in ACTIVATIONS:
     raise unknown('config.model.activation', cfg.activation, ACTIVATIONS)
-  checks.dropout_rate(cfg.get('dropout_rate', 0.0))
+  checks.dropout_rate(cfg.dropout_rate)
 
 
 def from_config(cfg: ml_collections.ConfigDict, ctx: Context) -> MLP:
-  return MLP(hidden_sizes=tuple(cfg.get('hidden_sizes', ())), num_outputs=ctx.num_outputs,
-             activation=ACTIVATIONS[cfg.get('activation', 'relu')],
-             dropout_rate=cfg.get('dropout_rate', 0.0), dtype=ctx.dtype)
+  return MLP(hidden_sizes=tuple(cfg.hidden_sizes), num_outputs=ctx.num_outputs,
+             activation=ACTIVATIONS[cfg.activation], dropout_rate=cfg.dropout_rate,
+             dtype=ctx.dtype)

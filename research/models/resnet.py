@@ -104,24 +104,23 @@ class Model(nn.Module):
 
 
 def validate(cfg: ml_collections.ConfigDict) -> None:
-  depth = cfg.get('depth', 18)
+  depth = cfg.depth
   if checks.table_key(depth, STAGES) is None:
     raise unknown('config.model.depth', depth, STAGES)
-  width = cfg.get('width', None)
+  width = cfg.width
   if width is not None:
     checks.positive_int('width', width)
-  remat_lib.validate(cfg.get('remat', 'none'))
-  small = cfg.get('small_inputs', True)
+  remat_lib.validate(cfg.remat)
+  small = cfg.small_inputs
   if not isinstance(small, bool):
     raise UserError(f"config.model.small_inputs must be true or false, got {small!r}")
 
 
 def from_config(cfg: ml_collections.ConfigDict, ctx: Context) -> Model:
-  validate(cfg)
-  depth = checks.table_key(cfg.get('depth', 18), STAGES)
+  depth = checks.table_key(cfg.depth, STAGES)
   kind, stage_sizes = STAGES[depth]
-  width = cfg.get('width', None) or DEFAULT_WIDTH.get(depth, 64)
+  width = cfg.width or DEFAULT_WIDTH.get(depth, 64)
   return Model(num_outputs=ctx.num_outputs, stage_sizes=stage_sizes,
                bottleneck=kind == 'bottleneck', width=width,
-               small_inputs=cfg.get('small_inputs', True), dtype=ctx.dtype,
-               bn_axis_name=ctx.axis_name, remat=cfg.get('remat', 'none'))
+               small_inputs=cfg.small_inputs, dtype=ctx.dtype,
+               bn_axis_name=ctx.axis_name, remat=cfg.remat)

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import ml_collections
 from flax import linen as nn
 
+from research import schema
 from research import tokens as tokens_lib
 from research.errors import UserError
 from research.models import checks, remat as remat_lib
@@ -25,8 +26,8 @@ from research.models.context import Context
 # also makes the initial logits small, so the initial loss is close to log(vocab_size).
 EMBED_INIT = nn.initializers.normal(stddev=0.02)
 
-# Defaults of the config fields every Transformer family reads (mlp_dim defaults to 4·hidden).
-DEFAULTS = dict(num_layers=2, hidden_size=128, num_heads=4, dropout_rate=0.0, remat='none')
+# Defaults of the config fields every Transformer family reads (schema.py states them).
+DEFAULTS = schema.MODELS['gpt']
 
 
 class Embedding(nn.Module):
@@ -114,33 +115,28 @@ def padding_mask(tokens: jnp.ndarray) -> jnp.ndarray:
   return nn.make_attention_mask(jnp.ones_like(keys), keys)
 
 
-def field(cfg: ml_collections.ConfigDict, name: str, default):
-  """cfg.name, or `default` when the field is absent or None."""
-  value = cfg.get(name, None)
-  return default if value is None else value
-
-
-def _check_int(cfg, name, default, minimum=1):
-  return checks.positive_int(name, field(cfg, name, default), minimum)
-
-
 def validate_common(cfg: ml_collections.ConfigDict) -> None:
   """Checks the fields every Transformer family reads; raises UserError naming the bad one."""
-  _check_int(cfg, 'num_layers', DEFAULTS['num_layers'])
-  hidden = _check_int(cfg, 'hidden_size', DEFAULTS['hidden_size'])
-  heads = _check_int(cfg, 'num_heads', DEFAULTS['num_heads'])
+  checks.positive_int('num_layers', cfg.num_layers)
+  hidden = checks.positive_int('hidden_size', cfg.hidden_size)
+  heads = checks.positive_int('num_heads', cfg.num_heads)
   if hidden % heads:
     raise UserError(f"config.model.hidden_size ({hidden}) must be divisible by "
                     f"config.model.num_heads ({heads})")
-  _check_int(cfg, 'mlp_dim', 4 * hidden)
-  if field(cfg, 'max_len', None) is not None:
-    _check_int(cfg, 'max_len', None)
-  _check_int(cfg, 'vocab_size', tokens_lib.VOCAB_SIZE, minimum=2)
-  checks.dropout_rate(field(cfg, 'dropout_rate', DEFAULTS['dropout_rate']))
-  remat_lib.validate(field(cfg, 'remat', DEFAULTS['remat']))
-  tie = field(cfg, 'tie_embeddings', True)
-  if not isinstance(tie, bool):
-    raise UserError(f"config.model.tie_embeddings must be true or false, got {tie!r}")
+  checks.positive_int('mlp_dim', mlp_dim(cfg))
+  if cfg.max_len is not None:
+    checks.positive_int('max_len', cfg.max_len)
+  checks.positive_int('vocab_size', cfg.vocab_size, minimum=2)
+  checks.dropout_rate(cfg.dropout_rate)
+  remat_lib.validate(cfg.remat)
+  if not isinstance(cfg.tie_embeddings, bool):
+    raise UserError(f"config.model.tie_embeddings must be true or false, "
+                    f"got {cfg.tie_embeddings!r}")
+
+
+def mlp_dim(cfg: ml_collections.ConfigDict) -> int:
+  """`mlp_dim`, or 4 * hidden_size where it is None (the schema's default)."""
+  return 4 * cfg.hidden_size if cfg.mlp_dim is None else cfg.mlp_dim
 
 
 def common_fields(cfg: ml_collections.ConfigDict, ctx: Context) -> dict:
@@ -149,19 +145,11 @@ def common_fields(cfg: ml_collections.ConfigDict, ctx: Context) -> dict:
     raise UserError(f"Transformer models read token sequences of shape (seq_len,), but the "
                     f"dataset's examples have shape {tuple(ctx.input_shape)}")
   seq_len = ctx.input_shape[0]
-  max_len = field(cfg, 'max_len', seq_len)
+  max_len = seq_len if cfg.max_len is None else cfg.max_len
   if max_len < seq_len:
     raise UserError(f"config.model.max_len ({max_len}) is shorter than the dataset's "
                     f"sequences ({seq_len})")
-  hidden = field(cfg, 'hidden_size', DEFAULTS['hidden_size'])
   return dict(
-      vocab_size=field(cfg, 'vocab_size', tokens_lib.VOCAB_SIZE),
-      num_layers=field(cfg, 'num_layers', DEFAULTS['num_layers']),
-      hidden_size=hidden,
-      num_heads=field(cfg, 'num_heads', DEFAULTS['num_heads']),
-      mlp_dim=field(cfg, 'mlp_dim', 4 * hidden),
-      dropout_rate=float(field(cfg, 'dropout_rate', DEFAULTS['dropout_rate'])),
-      max_len=max_len,
-      tie_embeddings=field(cfg, 'tie_embeddings', True),
-      remat=field(cfg, 'remat', DEFAULTS['remat']),
-      dtype=ctx.dtype)
+      vocab_size=cfg.vocab_size, num_layers=cfg.num_layers, hidden_size=cfg.hidden_size,
+      num_heads=cfg.num_heads, mlp_dim=mlp_dim(cfg), dropout_rate=float(cfg.dropout_rate),
+      max_len=max_len, tie_embeddings=cfg.tie_embeddings, remat=cfg.remat, dtype=ctx.dtype)

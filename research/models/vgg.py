@@ -78,25 +78,24 @@ class Model(nn.Module):
 
 
 def validate(cfg: ml_collections.ConfigDict) -> None:
-  depth = cfg.get('depth', 11)
+  depth = cfg.depth
   if checks.table_key(depth, CONFIGS) is None:
     raise unknown('config.model.depth', depth, CONFIGS)
-  multiplier = cfg.get('width_multiplier', 1.0)
+  multiplier = cfg.width_multiplier
   if (not isinstance(multiplier, (int, float)) or isinstance(multiplier, bool)
       or not multiplier > 0):
     raise UserError(f"config.model.width_multiplier must be a positive number, got "
                     f"{multiplier!r}")
-  checks.positive_int('hidden', cfg.get('hidden', 512))
-  if not isinstance(cfg.get('batch_norm', True), bool):
+  checks.positive_int('hidden', cfg.hidden)
+  if not isinstance(cfg.batch_norm, bool):
     raise UserError(f"config.model.batch_norm must be true or false, got {cfg.batch_norm!r}")
-  checks.dropout_rate(cfg.get('dropout_rate', 0.5))
+  checks.dropout_rate(cfg.dropout_rate)
 
 
 def from_config(cfg: ml_collections.ConfigDict, ctx: Context) -> Model:
-  validate(cfg)
-  layers = CONFIGS[checks.table_key(cfg.get('depth', 11), CONFIGS)]
+  layers = CONFIGS[checks.table_key(cfg.depth, CONFIGS)]
   return Model(num_outputs=ctx.num_outputs, layers=layers,
-               width_multiplier=float(cfg.get('width_multiplier', 1.0)),
-               batch_norm=cfg.get('batch_norm', True), hidden=cfg.get('hidden', 512),
-               dropout_rate=cfg.get('dropout_rate', 0.5), dtype=ctx.dtype,
+               width_multiplier=float(cfg.width_multiplier),
+               batch_norm=cfg.batch_norm, hidden=cfg.hidden,
+               dropout_rate=cfg.dropout_rate, dtype=ctx.dtype,
                bn_axis_name=ctx.axis_name)

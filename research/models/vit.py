@@ -17,13 +17,13 @@ import jax.numpy as jnp
 import ml_collections
 from flax import linen as nn
 
+from research import schema
 from research.errors import UserError, unknown
 from research.models import checks
 from research.models.context import Context
 
 POOLINGS = ('cls', 'mean')
-DEFAULTS = dict(patch_size=4, hidden_size=64, depth=4, num_heads=4, mlp_dim=128,
-                dropout_rate=0.0, pooling='cls')
+DEFAULTS = schema.MODELS['vit']
 
 
 class _EncoderBlock(nn.Module):
@@ -88,22 +88,21 @@ class Model(nn.Module):
 
 
 def validate(cfg: ml_collections.ConfigDict) -> None:
-  sizes = {field: checks.positive_int(field, cfg.get(field, DEFAULTS[field]))
+  sizes = {field: checks.positive_int(field, cfg[field])
            for field in ('patch_size', 'hidden_size', 'depth', 'num_heads', 'mlp_dim')}
   hidden, heads = sizes['hidden_size'], sizes['num_heads']
   if hidden % heads:
     raise UserError(f"config.model.num_heads ({heads}) must divide config.model.hidden_size "
                     f"({hidden}); e.g. num_heads in "
                     f"{[h for h in range(1, hidden + 1) if hidden % h == 0][:8]}")
-  pooling = cfg.get('pooling', DEFAULTS['pooling'])
+  pooling = cfg.pooling
   if pooling not in POOLINGS:
     raise unknown('config.model.pooling', pooling, POOLINGS)
-  checks.dropout_rate(cfg.get('dropout_rate', DEFAULTS['dropout_rate']))
+  checks.dropout_rate(cfg.dropout_rate)
 
 
 def from_config(cfg: ml_collections.ConfigDict, ctx: Context) -> Model:
-  validate(cfg)
-  fields = {field: cfg.get(field, default) for field, default in DEFAULTS.items()}
+  fields = {field: cfg[field] for field in DEFAULTS}
   shape = tuple(ctx.input_shape)
   spatial = shape if len(shape) == 1 else shape[:-1]  # (length,) or (H, W, C).
   if any(size % fields['patch_size'] for size in spatial):

@@ -83,22 +83,22 @@ class Model(nn.Module):
     return logits.astype(jnp.float32)
 
 
-_INT_FIELDS = {'channels': 32, 'skip_channels': 32, 'kernel_size': 2, 'num_blocks': 2,
-               'layers_per_block': 6, 'downsample': 1}
+_INT_FIELDS = ('channels', 'skip_channels', 'kernel_size', 'num_blocks', 'layers_per_block',
+               'downsample')
 
 
 def validate(cfg: ml_collections.ConfigDict) -> None:
-  for field, default in _INT_FIELDS.items():
-    checks.positive_int(field, cfg.get(field, default))
-  if cfg.get('pool', 'mean') not in POOLS:
+  for field in _INT_FIELDS:
+    checks.positive_int(field, cfg[field])
+  if cfg.pool not in POOLS:
     raise unknown('config.model.pool', cfg.pool, POOLS)
-  checks.dropout_rate(cfg.get('dropout_rate', 0.0))
+  checks.dropout_rate(cfg.dropout_rate)
 
 
 def from_config(cfg: ml_collections.ConfigDict, ctx: Context) -> Model:
-  fields = {field: cfg.get(field, default) for field, default in _INT_FIELDS.items()}
+  fields = {field: cfg[field] for field in _INT_FIELDS}
   if ctx.input_shape and ctx.input_shape[0] < fields['downsample']:
     raise UserError(f"config.model.downsample={fields['downsample']} is longer than the "
                     f"input ({ctx.input_shape[0]} steps); it must be <= the sequence length")
-  return Model(num_outputs=ctx.num_outputs, pool=cfg.get('pool', 'mean'),
-               dropout_rate=cfg.get('dropout_rate', 0.0), dtype=ctx.dtype, **fields)
+  return Model(num_outputs=ctx.num_outputs, pool=cfg.pool, dropout_rate=cfg.dropout_rate,
+               dtype=ctx.dtype, **fields)

@@ -41,8 +41,6 @@ class EarlyStopping:
 
 
 def from_config(config) -> EarlyStopping:
-  cfg = config.get('early_stopping')
-  if cfg is None:
-    return EarlyStopping()
+  cfg = config.early_stopping
   return EarlyStopping(metric=cfg.metric, patience=cfg.patience, mode=cfg.mode,
                        min_delta=cfg.min_delta)

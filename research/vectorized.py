@@ -88,10 +88,10 @@ def vectorizable(configs: list[ml_collections.ConfigDict]) -> str | None:
   if differ:
     return f"differ in {', '.join(differ)}"
   first = configs[0]
-  if first.get('num_devices') not in (None, 1):
+  if first.num_devices not in (None, 1):
     return (f"ask for num_devices={first.num_devices}; a vectorized group runs on one device "
             "(num_devices None or 1)")
-  if first.get('grad_accum_steps', 1) > 1:
+  if first.grad_accum_steps > 1:
     return 'use gradient accumulation (grad_accum_steps > 1), which vectorized runs do not'
   return None
 

@@ -114,8 +114,9 @@ class Workdir:
     so a refused or no-op start leaves the files describing the run that happened."""
     stored = self.stored_config()
     if stored is not None and self.is_writer:
-      changes = {key: [a, b] for key, (a, b) in
-                 flat_diff(stored, json.loads(config_lib.to_json(config))).items()}
+      # Settings the old config.json predates read as their defaults: not changes.
+      old, new = config_lib.with_defaults(stored), json.loads(config_lib.to_json(config))
+      changes = {key: [a, b] for key, (a, b) in flat_diff(old, new).items()}
       if changes:
         log.info('resuming with changed settings: %s',
                  ', '.join(f'{k}: {a!r} -> {b!r}' for k, (a, b) in changes.items()))

@@ -15,10 +15,11 @@ from typing import Any, Iterator
 import grain
 import orbax.checkpoint as ocp
 
+from research import rundir
 from research.errors import UserError
 
 STATE, DATA = 'state', 'data'
-DAMAGED = 'checkpoints.damaged'
+DAMAGED = rundir.DAMAGED
 COMMIT_MARKER = 'commit_success.txt'
 log = logging.getLogger('research')
 # How the OS words the disk troubles a save can run into (tensorstore quotes strerror).
@@ -73,7 +74,7 @@ class Checkpointer:
     `read_only`: for reading a workdir that a training may be writing meanwhile (`research
     eval`): Orbax's read-only mode creates, saves and deletes nothing (`keep` is ignored), and
     `restore_newest_good` moves no damaged step aside."""
-    self.directory = pathlib.Path(workdir).absolute() / 'checkpoints'
+    self.directory = pathlib.Path(workdir).absolute() / rundir.CHECKPOINTS
     self.read_only = read_only
     self._data_items = (DATA,) + tuple(f'{DATA}_{i}' for i in range(1, data_streams))
     if read_only:  # The settings read-only mode would otherwise override, with a warning each.

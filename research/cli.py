@@ -21,7 +21,7 @@ import signal
 import sys
 from typing import Sequence
 
-from research import cli_args, distributed, listing, preemption
+from research import cli_args, distributed, listing, preemption, rundir
 from research.errors import UserError
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, cli_args.EXIT_USAGE
@@ -157,11 +157,11 @@ def _report(args, extra) -> int:
   if extra:
     raise UserError(f"unrecognized arguments for report: {' '.join(extra)}")
   path = pathlib.Path(args.workdir)
-  if (path / 'sweep.json').is_file():
+  if (path / rundir.SWEEP).is_file():
     from research import sweep_report
     text, paths = sweep_report.write_report(path)
     print(text)
-  elif (path / 'config.json').is_file():
+  elif rundir.is_run(path):
     from research import run_report
     paths = run_report.write_run_report(str(path))
   else:

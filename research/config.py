@@ -15,7 +15,7 @@ from typing import Any
 
 import ml_collections
 
-from research import schema
+from research import rundir, schema
 from research.config_files import (REQUIRED_KEYS, apply_overrides, load, mnist1d_variant,
                                    parse_arg)
 from research.errors import UserError, unknown
@@ -221,6 +221,18 @@ def _completed(tree: dict) -> dict:
   return merged
 
 
+def flat_diff(old: dict, new: dict, prefix: str = '') -> dict:
+  """{'a.b': (old, new)} for every leaf that differs between two nested dicts."""
+  diff = {}
+  for key in sorted(set(old) | set(new)):
+    a, b = old.get(key), new.get(key)
+    if isinstance(a, dict) and isinstance(b, dict):
+      diff.update(flat_diff(a, b, f'{prefix}{key}.'))
+    elif a != b:
+      diff[f'{prefix}{key}'] = (a, b)
+  return diff
+
+
 def lookup(tree: dict, dotted: str, default: Any = None) -> Any:
   """The value at a dotted key ('optimizer.learning_rate') of a plain nested dict (a config.json
   or summary.json), or `default` where the path does not exist."""
@@ -242,7 +254,8 @@ def from_json_file(path: os.PathLike) -> ml_collections.ConfigDict:
       return tuple(tuples(v) for v in value)
     return value
 
-  with open(path) as f:
-    stored = json.load(f)
+  stored = rundir.read_json(path)  # A damaged file is named, not a bare JSONDecodeError.
+  if stored is None:
+    raise UserError(f"{path} does not exist")
   # Settings the file predates read as their defaults, so code reads every key as an attribute.
   return ml_collections.ConfigDict(tuples(with_defaults(stored)))

@@ -14,7 +14,7 @@ from typing import Iterable, Mapping, Protocol
 import jax
 import numpy as np
 
-from research.errors import UserError
+from research import rundir
 
 log = logging.getLogger('research')
 
@@ -52,33 +52,6 @@ class MetricWriter(Protocol):
   def close(self) -> None: ...
 
 
-def read_rows(path: pathlib.Path) -> list[dict]:
-  """The rows of a metrics.jsonl file, oldest first ([] when it does not exist).
-
-  A torn last line (a crash in the middle of a write) is left out with a warning: the run that
-  resumes rewrites the file without it. A bad line anywhere else is a UserError naming it."""
-  if not path.exists():
-    return []
-  lines = path.read_text(errors='replace').splitlines()
-  rows = []
-  for number, line in enumerate(lines, 1):
-    if not line.strip():
-      continue
-    try:
-      row = json.loads(line)
-      if not isinstance(row, dict) or 'step' not in row:
-        raise ValueError('not a metric row')
-    except ValueError as e:
-      if number == len(lines):
-        log.warning('%s: its last line is incomplete (a run stopped while writing it); '
-                    'left out', path)
-        break
-      raise UserError(f"{path} is damaged at line {number} ({e}); delete that line or move the "
-                      "workdir aside") from None
-    rows.append(row)
-  return rows
-
-
 class JsonlWriter:
   """Appends `{"step", "split", **values}` lines to `metrics.jsonl`, flushed per row.
 
@@ -88,13 +61,13 @@ class JsonlWriter:
 
   def __init__(self, path: str | os.PathLike):
     self.path = pathlib.Path(path)
-    self._rows = [json.dumps(row, default=float) for row in read_rows(self.path)]
+    self._rows = [json.dumps(row, default=float) for row in rundir.read_rows(self.path)]
     self._file = None
 
   def truncate_after(self, step: int) -> int:
     """Drops rows logged after `step` (a resumed run re-logs them) and a torn last line, by
     rewriting the file atomically; returns how many rows were dropped."""
-    rows = read_rows(self.path)
+    rows = rundir.read_rows(self.path)
     kept = [json.dumps(r, default=float) for r in rows if r['step'] <= step]
     self._rows = kept
     self._rewrite()

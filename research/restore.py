@@ -24,9 +24,8 @@ import numpy as np
 from flax import linen as nn
 
 from research import checkpoint, config as config_lib, data, experiment, generate, parallel
-from research import single_run, tasks
+from research import rundir, single_run, tasks
 from research import tokens as tokens_lib
-from research import workdir as workdir_lib
 from research.errors import UserError
 
 
@@ -94,12 +93,12 @@ class LoadedRun:
 
 def _open(workdir: str, step: int | None) -> tuple[experiment.Experiment, experiment.TrainState]:
   path = pathlib.Path(workdir)
-  if not (path / 'config.json').is_file():
-    raise UserError(f"{str(path)!r} is not a research workdir (no config.json)")
-  config = parallel.fit_to_host(config_lib.from_json_file(path / 'config.json'))
-  record = workdir_lib.read_dataset(path)
+  if not rundir.is_run(path):
+    raise UserError(f"{str(path)!r} is not a research workdir (no {rundir.CONFIG})")
+  config = parallel.fit_to_host(config_lib.from_json_file(path / rundir.CONFIG))
+  record = rundir.dataset(path)
   dataset = None if record is None else data.recorded(config.dataset, record,
-                                                      str(path / workdir_lib.DATASET))
+                                                      str(path / rundir.DATASET))
   exp = experiment.build(config, dataset)
   # Read-only: a training running in this workdir may be saving and deleting steps meanwhile.
   ckpt = checkpoint.Checkpointer(path, read_only=True)

@@ -15,49 +15,18 @@ run started; a run.json from before they were recorded gets a report without tha
 Train points are the running means of each logging window (training mode: dropout on), not an
 evaluation of the whole train split; the final table's train row is such an evaluation.
 """
-import json
 import pathlib
 
 import ml_collections
 
 from research import config as config_lib
 from research import run_metadata, run_plots
-from research import workdir as workdir_lib
+from research import rundir
 from research.errors import UserError
 
 NOT_RECORDED = ("Not compared: this run.json predates recording the config file's defaults at "
                 "the start of a run, and a report never imports the config file a workdir names "
                 "(it could run any code).")
-
-
-def _read_json(path: pathlib.Path) -> dict | None:
-  """A workdir's JSON file (None when absent); a damaged one is a UserError naming it."""
-  if not path.is_file():
-    return None
-  try:
-    value = json.loads(path.read_text())
-  except (json.JSONDecodeError, UnicodeDecodeError) as e:
-    raise UserError(f"{path} is damaged (not valid JSON: {e}); restore it to report on the "
-                    "run") from None
-  if not isinstance(value, dict):
-    raise UserError(f"{path} is damaged (holds a {type(value).__name__}, not a JSON object)")
-  return value
-
-
-def read_metric_rows(path: pathlib.Path) -> list[dict]:
-  """The rows of metrics.jsonl; a torn last line (a run killed mid-write) is left out."""
-  if not path.is_file():
-    return []
-  lines = [line for line in path.read_text().splitlines() if line.strip()]
-  rows = []
-  for i, line in enumerate(lines):
-    try:
-      rows.append(json.loads(line))
-    except json.JSONDecodeError as e:
-      if i < len(lines) - 1:
-        raise UserError(f"{path} is damaged at line {i + 1} ({e}); restore it or remove that "
-                        "line to report on the run") from None
-  return [r for r in rows if isinstance(r, dict) and 'step' in r and 'split' in r]
 
 
 def config_differences(config: dict, source: run_metadata.ConfigSource | None
@@ -75,9 +44,9 @@ def config_differences(config: dict, source: run_metadata.ConfigSource | None
   except (UserError, KeyError, TypeError, ValueError, AttributeError, ZeroDivisionError) as e:
     return None, f"Not compared: run.json's recorded config does not resolve ({e})."
   overridden = {o.partition('=')[0] for o in source.overrides}
-  unexplained = workdir_lib.flat_diff(expected, config)
+  unexplained = config_lib.flat_diff(expected, config)
   rows = []
-  for key, (default, value) in workdir_lib.flat_diff(source.defaults, config).items():
+  for key, (default, value) in config_lib.flat_diff(source.defaults, config).items():
     if key in overridden:
       why = 'override'
     elif key not in unexplained:
@@ -216,17 +185,17 @@ def _summary_sections(summary: dict) -> list[str]:
 def write_run_report(workdir: str | pathlib.Path) -> list[pathlib.Path]:
   """Writes the plots and report.md of the run in `workdir`; returns the paths written."""
   path = pathlib.Path(workdir).absolute()
-  config = _read_json(path / 'config.json')
+  config = rundir.config(path)
   if config is None:
     raise UserError(f"{str(path)!r} is not a run's workdir: it has no config.json")
-  rows = read_metric_rows(path / 'metrics.jsonl')
-  record = _read_json(path / 'run.json')
+  rows = rundir.rows(path)
+  record = rundir.run_record(path)
   source = run_metadata.ConfigSource.from_dict(record) if record else None
-  summary = _read_json(path / 'summary.json')
+  summary = rundir.summary(path)
   plots = [run_plots.save(run_plots.learning_curves(rows, config, summary),
                           path / 'plots' / 'learning_curves.png'),
            run_plots.save(run_plots.gap_figure(rows, config),
                           path / 'plots' / 'train_validation_gap.png')]
-  report = path / 'report.md'
+  report = path / rundir.REPORT
   report.write_text(render(path, config, rows, summary, source, plots))
   return [*plots, report]

@@ -40,10 +40,10 @@ from typing import Any, Mapping, Sequence
 import ml_collections
 
 from research import config as config_lib
-from research import parts
+from research import parts, rundir
 from research.errors import UserError
 
-SWEEP_FILE = 'sweep.json'
+SWEEP_FILE = rundir.SWEEP
 
 
 @dataclasses.dataclass(frozen=True)

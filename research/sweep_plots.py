@@ -10,37 +10,23 @@ smallest > 10), linear otherwise, as in a run's report (`research.run_plots.log_
 label says '(log scale)'. Drawn with matplotlib's Agg canvas directly (no pyplot, no display, no
 global backend switch).
 """
-import json
 import pathlib
 from typing import Sequence
 
 import numpy as np
 
-from research import run_plots
+from research import run_plots, rundir
 from research import sweep as sweep_lib
-from research.errors import UserError
 
 PLOTS_DIR = 'plots'
 
 
 def _curve(run_dir: pathlib.Path, metric: str) -> dict[int, float]:
-  path = run_dir / 'metrics.jsonl'
-  if not path.exists():
-    return {}
   curve = {}
-  lines = [line for line in path.read_text().splitlines() if line.strip()]
-  for i, line in enumerate(lines):
-    try:
-      row = json.loads(line)
-    except json.JSONDecodeError as e:
-      if i == len(lines) - 1:
-        break  # A torn last line: the run was killed while writing it.
-      raise UserError(f"{path} is damaged at line {i + 1} ({e}); restore it or remove that "
-                      "line to report on the sweep") from None
-    if isinstance(row, dict) and row.get('split') == 'validation' and metric in row:
+  for row in rundir.rows(run_dir):  # A torn last line is left out; a damaged one is named.
+    if row.get('split') == 'validation' and metric in row:
       curve[int(row['step'])] = float(row[metric])  # A resumed run rewrites a step: keep the last.
   return curve
-
 
 def mean_curve(root: pathlib.Path, runs: Sequence[sweep_lib.Run], metric: str):
   """(steps, mean, std, seeds found) over the runs' validation curves, on the steps every run

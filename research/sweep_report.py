@@ -16,7 +16,6 @@ tabular) and the learning curves of `research.sweep_plots` under DIR/plots/.
 import csv
 import dataclasses
 import io
-import json
 import math
 import pathlib
 from typing import Sequence
@@ -25,8 +24,7 @@ import numpy as np
 
 from research import config as config_lib
 from research import sweep as sweep_lib
-from research import sweep_plots
-from research.errors import UserError
+from research import rundir, sweep_plots
 
 MISSING = '—'
 
@@ -81,16 +79,11 @@ def aggregate(sweep_dir: str | pathlib.Path) -> Table:
     row_keys.setdefault(row)
     column_keys.setdefault(column)
     cell = cells.setdefault((row, column), Cell())
-    summary_path = root / run.name / 'summary.json'
-    if not summary_path.exists():
+    summary = rundir.summary(root / run.name)  # A damaged one is a UserError naming it.
+    if summary is None:
       missing.append(run.name)
       cell.missing.append(run.name)
       continue
-    try:
-      summary = json.loads(summary_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-      raise UserError(f"{summary_path} is damaged (not valid JSON: {e}); restore it, or move "
-                      "the run's folder aside and rerun the sweep to train it again") from None
     cell.runs.append(run.name)
     for metric in record['metrics']:
       value = config_lib.lookup(summary, metric['path'])
@@ -225,7 +218,7 @@ def write_report(sweep_dir: str | pathlib.Path) -> tuple[str, list[pathlib.Path]
   table = aggregate(root)
   text = markdown(table)
   paths = []
-  for name, content in (('report.md', text), ('report.csv', csv_text(table)),
+  for name, content in ((rundir.REPORT, text), ('report.csv', csv_text(table)),
                         ('report.tex', latex(table))):
     (root / name).write_text(content)
     paths.append(root / name)

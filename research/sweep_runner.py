@@ -30,9 +30,8 @@ import time
 from typing import Callable, Sequence
 
 from research import config as config_lib
-from research import preemption
+from research import preemption, rundir
 from research import sweep as sweep_lib
-from research import workdir as workdir_lib
 from research.errors import UserError
 
 POLL_SECONDS = 0.2
@@ -140,14 +139,14 @@ def stale_runs(done: Sequence[sweep_lib.Run], configs: dict, workdir: pathlib.Pa
   stale = {}
   for run in done:
     try:
-      raw = json.loads((workdir / run.name / 'config.json').read_text())
+      raw = rundir.config(workdir / run.name)
       old = config_lib.with_defaults(raw)
       new = config_lib.resolve_like(configs[run.name], old)
-    except (OSError, ValueError, KeyError, TypeError, ZeroDivisionError):
+    except (OSError, ValueError, KeyError, TypeError, ZeroDivisionError, UserError):
       stale[run.name] = ['its config.json is missing or unreadable']
       continue
     changes = []
-    for key, (stored, value) in workdir_lib.flat_diff(old, new).items():
+    for key, (stored, value) in config_lib.flat_diff(old, new).items():
       if value is None or _neutral(key):
         continue
       unset = config_lib.lookup(raw, key, _ABSENT) is _ABSENT
@@ -175,7 +174,7 @@ def plan(runs: Sequence[sweep_lib.Run], configs: dict, workdir: pathlib.Path, ve
   """(tasks to start, runs already finished). With `vectorize`, the unfinished seeds of a grid
   point, and of other points that differ only in scalar hyper-parameters, form one vectorized
   task when research.vectorized accepts their configs; every other run is a task of its own."""
-  done = [r for r in runs if (workdir / r.name / 'summary.json').exists()]
+  done = [r for r in runs if (workdir / r.name / rundir.SUMMARY).exists()]
   _refuse_stale(stale_runs(done, configs, workdir), workdir)
   pending = [r for r in runs if r not in done]
   groups: dict[str, list[sweep_lib.Run]] = {}
@@ -250,7 +249,8 @@ def execute(tasks: list[Task], workdir: pathlib.Path, jobs: int,
         running.remove(task)
         finished += 1
         code = task.process.returncode
-        missing = [r.name for r in task.runs if not (workdir / r.name / 'summary.json').exists()]
+        missing = [r.name for r in task.runs
+                   if not (workdir / r.name / rundir.SUMMARY).exists()]
         seconds = time.time() - task.started
         if code == 0 and not missing:
           say(f'[{finished}/{total}] done {task.title} ({seconds:.0f} s)')

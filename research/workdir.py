@@ -1,9 +1,6 @@
-"""A run's directory and the files in it: config.json, metrics.jsonl, summary.json, checkpoints/,
-config_changes.jsonl (settings changed on a resume, one line per resume that changed any),
-run.json (the config file, argument and overrides of the latest start), dataset.json (what the
-model needs of the dataset: shapes, classes, splits, so that loading the run reads no data),
-tensorboard/ (event files, one folder per split) and, when enabled, profile/ (a jax.profiler
-trace).
+"""Writing a run's directory: the lock, config.json / run.json / dataset.json at a start that
+will run, metric writers, summary.json. The layout (every file's name) and the readers are
+research/rundir.py.
 
 Only process 0 writes these files; every file is replaced atomically (write a temporary file,
 then rename), so a run killed at any moment leaves each file either old or new, never half.
@@ -22,7 +19,7 @@ import jax
 import ml_collections
 
 from research import config as config_lib
-from research import metric_writers, metrics, run_metadata
+from research import metric_writers, metrics, run_metadata, rundir
 from research.errors import UserError
 
 log = logging.getLogger('research')
@@ -33,26 +30,6 @@ IDENTITY_KEYS = ('model', 'dataset.name', 'dataset.validation_fraction', 'datase
                  'loss', 'seed', 'batch_size', 'optimizer.name')
 
 
-CONFIG, METRICS, SUMMARY, CONFIG_CHANGES = (
-    'config.json', 'metrics.jsonl', 'summary.json', 'config_changes.jsonl')
-DATASET = 'dataset.json'
-
-
-def read_dataset(path: str | os.PathLike) -> dict | None:
-  """The dataset.json of the workdir at `path` (`data.Dataset.record()`); None for a workdir
-  written before runs recorded it."""
-  file = pathlib.Path(path) / DATASET
-  return read_json(file) if file.exists() else None
-
-
-def read_json(path: pathlib.Path) -> dict:
-  """A workdir's JSON file; a damaged one is a UserError that names it (never a bare
-  JSONDecodeError)."""
-  try:
-    return json.loads(path.read_text())
-  except (json.JSONDecodeError, UnicodeDecodeError) as e:
-    raise UserError(f"{path} is damaged (not valid JSON: {e}); restore it, or move the workdir "
-                    "aside and start afresh") from None
 
 
 def _atomic_write(path: pathlib.Path, text: str) -> None:
@@ -84,11 +61,11 @@ class Workdir:
 
   @property
   def config_path(self) -> pathlib.Path:
-    return self.path / CONFIG
+    return self.path / rundir.CONFIG
 
   def stored_config(self) -> dict | None:
     """The config.json of an earlier start (None when there is none)."""
-    return read_json(self.config_path) if self.config_path.exists() else None
+    return rundir.config(self.path)
 
   def check_same_experiment(self, config: ml_collections.ConfigDict) -> None:
     """Refuses a workdir whose config.json describes another experiment (identity keys differ),
@@ -116,17 +93,17 @@ class Workdir:
     if stored is not None and self.is_writer:
       # Settings the old config.json predates read as their defaults: not changes.
       old, new = config_lib.with_defaults(stored), json.loads(config_lib.to_json(config))
-      changes = {key: [a, b] for key, (a, b) in flat_diff(old, new).items()}
+      changes = {key: [a, b] for key, (a, b) in config_lib.flat_diff(old, new).items()}
       if changes:
         log.info('resuming with changed settings: %s',
                  ', '.join(f'{k}: {a!r} -> {b!r}' for k, (a, b) in changes.items()))
-        with open(self.path / CONFIG_CHANGES, 'a') as f:
+        with open(self.path / rundir.CONFIG_CHANGES, 'a') as f:
           f.write(json.dumps({'time': time.strftime('%Y-%m-%dT%H:%M:%S%z'),
                               'changes': changes}) + '\n')
     self.write_config(config)
     self.write_source(source)
     if self.dataset is not None and self.is_writer:
-      _atomic_write(self.path / DATASET, json.dumps(self.dataset, indent=2) + '\n')
+      _atomic_write(self.path / rundir.DATASET, json.dumps(self.dataset, indent=2) + '\n')
 
   @contextlib.contextmanager
   def lock(self) -> Iterator[None]:
@@ -138,7 +115,7 @@ class Workdir:
     if not self.is_writer:
       yield
       return
-    path, me = self.path / '.lock', f'{socket.gethostname()} {os.getpid()}'
+    path, me = self.path / rundir.LOCK, f'{socket.gethostname()} {os.getpid()}'
     try:
       fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
       with os.fdopen(fd, 'w') as f:
@@ -168,7 +145,7 @@ class Workdir:
     self.source = source
     if self.is_writer:
       record = (source or run_metadata.ConfigSource(file=None)).to_dict()
-      _atomic_write(self.path / 'run.json', json.dumps(
+      _atomic_write(self.path / rundir.RUN, json.dumps(
           {**record, 'start_time': self.start_time}, indent=2) + '\n')
 
   def metric_writer(self, config: ml_collections.ConfigDict | None = None
@@ -177,7 +154,7 @@ class Workdir:
     W&B when `config.wandb.enabled`. Only process 0 writes."""
     if not self.is_writer:
       return metrics.MultiWriter([])
-    writers = [metrics.JsonlWriter(self.path / METRICS), metrics.LogWriter()]
+    writers = [metrics.JsonlWriter(self.path / rundir.METRICS), metrics.LogWriter()]
     config = config or config_lib.base()
     if config.tensorboard:
       writers.append(metric_writers.TensorBoardWriter(self.path / 'tensorboard'))
@@ -188,30 +165,17 @@ class Workdir:
   def metric_rows(self) -> list[dict]:
     """The rows of metrics.jsonl, oldest first ([] before the first; a torn last line, what a
     crash mid-write leaves, is left out)."""
-    return metrics.read_rows(self.path / METRICS)
+    return rundir.rows(self.path)
 
   def summary(self) -> dict | None:
-    path = self.path / SUMMARY
-    return read_json(path) if path.exists() else None
+    return rundir.summary(self.path)
 
   def write_summary(self, summary: dict, devices) -> dict:
     """Writes summary.json: `summary` plus host, devices, versions, git state, start/end time."""
     summary = {**summary, **run_metadata.collect(devices, self.source, self.start_time)}
     if self.is_writer:
-      _atomic_write(self.path / SUMMARY, json.dumps(summary, indent=2) + '\n')
+      _atomic_write(self.path / rundir.SUMMARY, json.dumps(summary, indent=2) + '\n')
     return summary
-
-
-def flat_diff(old: dict, new: dict, prefix: str = '') -> dict:
-  """{'a.b': (old, new)} for every leaf that differs between two nested dicts."""
-  diff = {}
-  for key in sorted(set(old) | set(new)):
-    a, b = old.get(key), new.get(key)
-    if isinstance(a, dict) and isinstance(b, dict):
-      diff.update(flat_diff(a, b, f'{prefix}{key}.'))
-    elif a != b:
-      diff[f'{prefix}{key}'] = (a, b)
-  return diff
 
 
 def _lock_owner(path: pathlib.Path) -> tuple[str, int | None]:

@@ -157,3 +157,17 @@ def test_sigterm_during_the_final_evaluation_keeps_the_checkpoint_and_a_rerun_fi
   again = run_cli('train', *args)
   assert again.returncode == 0, again.stderr
   assert json.loads((workdir / 'summary.json').read_text())['steps'] == 2
+
+
+def test_one_module_names_a_workdirs_files():
+  """research/rundir.py is the one place a workdir's file names are written down; the rest of
+  the package refers to its constants (a renamed file cannot be missed in one reader)."""
+  import re  # pylint: disable=g-import-not-at-top
+  names = ('config.json', 'summary.json', 'metrics.jsonl', 'run.json', 'dataset.json',
+           'config_changes.jsonl', 'checkpoints', 'checkpoints.damaged', 'report.md',
+           'sweep.json', '.lock')
+  pattern = re.compile('|'.join(f"['\"]{re.escape(n)}['\"]" for n in names))
+  found = [f'{p.relative_to(ROOT)}:{i}: {line.strip()}'
+           for p in sorted((ROOT / 'research').rglob('*.py')) if p.name != 'rundir.py'
+           for i, line in enumerate(p.read_text().splitlines(), 1) if pattern.search(line)]
+  assert not found, '\n'.join(found)

@@ -15,7 +15,7 @@ reads no data at all, and the data is opened only when batches are asked for (`r
 import logging
 import threading
 
-from research import errors
+from research import errors, rundir
 from research.data import catalog
 
 log = logging.getLogger('research')
@@ -74,7 +74,7 @@ def open(dataset_cfg, verify: bool = True) -> Dataset:  # pylint: disable=redefi
   return Dataset(dataset_cfg, prepared=_load(dataset_cfg, verify))
 
 
-def recorded(dataset_cfg, record: dict, where: str = 'dataset.json') -> Dataset:
+def recorded(dataset_cfg, record: dict, where: str = rundir.DATASET) -> Dataset:
   """The handle of a finished run's dataset from its `record()` (read from `where`); nothing is
   opened until batches are asked for."""
   try:

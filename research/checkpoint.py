@@ -208,3 +208,15 @@ class Checkpointer:
 
   def close(self) -> None:
     self._manager.close()
+
+  def __enter__(self) -> 'Checkpointer':
+    return self
+
+  def __exit__(self, error_type, error, traceback) -> None:
+    """Closes the manager (waiting for a save in flight, stopping Orbax's threads) however the
+    block ended; when the block failed, its own error is the one reported."""
+    if error_type is None:
+      self.close()
+      return
+    with contextlib.suppress(Exception):
+      self.close()

@@ -60,43 +60,45 @@ def stop_on_signals(request: StopRequest | None = None) -> Iterator[StopRequest]
   request never fires.
   """
   request = request if request is not None else StopRequest()
-  if threading.current_thread() is not threading.main_thread():
-    yield request
-    return
 
   def handler(signum, frame):
     del frame
     if request.signum is not None:
-      print(f"research: second signal ({signal.Signals(signum).name}): exiting now, without a new "
-            "checkpoint", file=sys.stderr, flush=True)
-      os._exit(128 + signum)  # pylint: disable=protected-access
+      _exit_now(signum, f"research: second signal ({signal.Signals(signum).name}): exiting now, "
+                "without a new checkpoint")
     request.signum = signum
 
-  previous = {s: signal.signal(s, handler) for s in SIGNALS}
-  try:
+  with _handling(handler):
     yield request
-  finally:
-    for s, h in previous.items():
-      signal.signal(s, h)
 
 
 @contextlib.contextmanager
 def exit_on_signals(command: str) -> Iterator[None]:
   """For commands that only read (eval, generate): a signal exits at once with 128 + signum and
   one line, instead of a KeyboardInterrupt raised inside a JAX or Orbax call."""
+  def handler(signum, frame):
+    del frame
+    _exit_now(signum, f"research {command}: stopped by {signal.Signals(signum).name}")
+
+  with _handling(handler):
+    yield
+
+
+@contextlib.contextmanager
+def _handling(handler) -> Iterator[None]:
+  """`handler` for SIGTERM and SIGINT within the block, the previous handlers restored after it
+  (outside the main thread, where Python cannot install handlers, nothing changes)."""
   if threading.current_thread() is not threading.main_thread():
     yield
     return
-
-  def handler(signum, frame):
-    del frame
-    print(f"research {command}: stopped by {signal.Signals(signum).name}", file=sys.stderr,
-          flush=True)
-    os._exit(128 + signum)  # pylint: disable=protected-access
-
   previous = {s: signal.signal(s, handler) for s in SIGNALS}
   try:
     yield
   finally:
     for s, h in previous.items():
       signal.signal(s, h)
+
+
+def _exit_now(signum: int, message: str) -> None:
+  print(message, file=sys.stderr, flush=True)
+  os._exit(128 + signum)  # pylint: disable=protected-access

@@ -6,7 +6,6 @@ restores the newest good checkpoint, trains on the schedule of the config, evalu
 summary.json. Re-running on the same workdir resumes; because the data iterator's position and
 the RNG key are in the checkpoint, the resumed run is the same run.
 """
-import contextlib
 import logging
 
 import ml_collections
@@ -35,21 +34,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     run_dir = workdir_lib.Workdir(workdir, exp.data.record())  # Records dataset.json.
     with run_dir.lock():
       run_dir.check_same_experiment(exp.config)  # Whenever config.json exists, checkpoints or not.
-      ckpt = checkpoint.Checkpointer(run_dir.path, keep=exp.config.keep_checkpoints)
-      with closing_on_error(ckpt):
+      with checkpoint.Checkpointer(run_dir.path, keep=exp.config.keep_checkpoints) as ckpt:
         member = loop.Member(run_dir, exp.config, source)
         return loop.run(single_run.SingleRun(exp), ckpt, [member], run_dir.path,
                         stop_request)[0]
-
-
-@contextlib.contextmanager
-def closing_on_error(ckpt: checkpoint.Checkpointer):
-  """Closes `ckpt` when the block ends (waiting for a save in flight and stopping Orbax's
-  threads); when the block failed, its own error is the one reported."""
-  try:
-    yield
-  except BaseException:
-    with contextlib.suppress(Exception):
-      ckpt.close()
-    raise
-  ckpt.close()

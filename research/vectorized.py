@@ -46,7 +46,7 @@ import ml_collections
 import numpy as np
 
 from research import checkpoint, data, experiment, loop, losses, metrics, optim, preemption
-from research import single_run, steps, train
+from research import single_run, steps
 from research import workdir as workdir_lib
 from research.errors import UserError
 
@@ -136,6 +136,12 @@ class _Group:
     self._hyper_on_device = jax.device_put(self.hyper)
     self._first_batch = None
 
+  @functools.cached_property
+  def _run_steps(self) -> single_run.Steps:
+    """A single run's steps of this experiment: what a member's FLOPs and answers are counted
+    with, as its separate run counts them (built once: its decoder compiles once)."""
+    return single_run.Steps(self.exp)
+
   def _per_member(self, fn, in_axes: tuple):
     """`fn` over the members (arguments with axis None are shared): `jax.vmap`, or with
     vectorize_mode='unroll' K copies of `fn` on each member's slice, stacked, in one program."""
@@ -201,7 +207,7 @@ class _Group:
   def flops_per_step(self, state: experiment.TrainState) -> float | None:
     """XLA's FLOPs of one member's step, counted as a separate run counts its own (cheaper to
     lower than the whole group's program, and the same number in both summaries)."""
-    return single_run.Steps(self.exp).flops_per_step(_member(state, 0), self._first_batch)
+    return self._run_steps.flops_per_step(_member(state, 0), self._first_batch)
 
   def window_to_host(self, window: list) -> list:
     return jax.device_get(window)
@@ -221,8 +227,7 @@ class _Group:
     """Generation runs member by member, as it does per run."""
     if self.task.name != 'language_model':
       return [None] * self.members
-    run_steps = single_run.Steps(self.exp)
-    return [run_steps.exact_match(_member(state, k), split) for k in range(self.members)]
+    return [self._run_steps.exact_match(_member(state, k), split) for k in range(self.members)]
 
   def save(self, ckpt: checkpoint.Checkpointer, step: int, state: experiment.TrainState) -> None:
     ckpt.save(step, jax.device_get(experiment.state_to_save(state)), *self._streams)
@@ -282,12 +287,11 @@ def train_vectorized(configs: list[ml_collections.ConfigDict], workdirs: list[st
       for run_dir, exp in zip(run_dirs, experiments):
         run_dir.check_same_experiment(exp.config)  # A member's workdir may hold an earlier run.
       group = _Group(experiments, group_dir.path, [d.path for d in run_dirs])
-      ckpt = checkpoint.Checkpointer(group_dir.path, keep=group.config.keep_checkpoints,
-                                     data_streams=len(group.seeds))
-      _check_group_file(group_dir, run_dirs, ckpt.latest_step() is not None)
       members = [loop.Member(d, exp.config, None, f'{d.path} (vectorized member {k}): ')
                  for k, (d, exp) in enumerate(zip(run_dirs, experiments))]
-      with train.closing_on_error(ckpt):
+      with checkpoint.Checkpointer(group_dir.path, keep=group.config.keep_checkpoints,
+                                   data_streams=len(group.seeds)) as ckpt:
+        _check_group_file(group_dir, run_dirs, ckpt.latest_step() is not None)
         return loop.run(group, ckpt, members, group_dir.path, stop_request, end_step=max_steps)
 
 

@@ -46,10 +46,13 @@ def _setup_logging(verbose: bool) -> None:
 def _quiet_unraisable(unraisable) -> None:
   """Without --verbose: after a failed background save, tensorstore's callbacks hit the event
   loop Orbax already closed ('Event loop is closed'); that says nothing the run's own error
-  does not, so it is dropped. Anything else is one line."""
+  does not, so it is dropped; so is a failed restore's leftover tensorstore read (the step's own
+  error was reported). Anything else is one line."""
   error = unraisable.exc_value
   if isinstance(error, RuntimeError) and str(error) == 'Event loop is closed':
     return
+  if 'Encountered error while reading array index' in str(error):
+    return  # A failed restore's leftover read: the checkpoint's own error was already reported.
   first = (str(error).splitlines() or [''])[0][:300]
   print(f"research: ignored in a library callback: {type(error).__name__}: {first}",
         file=sys.stderr)

@@ -25,24 +25,22 @@ def _workdir(value: str) -> str:
   return value
 
 
-def _positive_int(value: str) -> int:
-  try:
-    number = int(value)
-  except ValueError:
-    raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {value!r}") from None
-  if number < 1:
-    raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {number}")
-  return number
+def _number(parse, allowed: str, within):
+  """An argparse type: `parse(value)` if it succeeds and `within(number)`, else name what is allowed."""
+  def check(value: str):
+    try:
+      number = parse(value)
+    except ValueError:
+      raise argparse.ArgumentTypeError(f"must be {allowed}, got {value!r}") from None
+    if not within(number):
+      raise argparse.ArgumentTypeError(f"must be {allowed}, got {number}")
+    return number
+  return check
 
 
-def _temperature(value: str) -> float:
-  try:
-    number = float(value)
-  except ValueError:
-    number = math.nan
-  if not math.isfinite(number) or number < 0:
-    raise argparse.ArgumentTypeError(f"must be a finite number >= 0 (0: greedy), got {value!r}")
-  return number
+_positive_int = _number(int, 'an integer >= 1', lambda n: n >= 1)
+_temperature = _number(float, 'a finite number >= 0 (0: greedy)',
+                       lambda n: math.isfinite(n) and n >= 0)
 
 
 def _version() -> str:

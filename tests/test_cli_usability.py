@@ -56,7 +56,7 @@ def test_argument_errors_are_reported_without_importing_jax(tmp_path):
       (['generate', '--workdir', workdir, '--prompt', 'a', '--max-new-tokens', '0'],
        '--max-new-tokens: must be an integer >= 1'),
       (['generate', '--workdir', workdir, '--prompt', 'a', '--temperature', 'nan'],
-       "--temperature: must be a finite number >= 0 (0: greedy), got 'nan'"),
+       '--temperature: must be a finite number >= 0 (0: greedy), got nan'),
       (['generate', '--workdir', workdir, '--prompt', 'a', '--temperature', 'inf'],
        '--temperature: must be a finite number'),
       (['generate', '--workdir', workdir, '--prompt', 'a', '--temperature', '-0.5'],

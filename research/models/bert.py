@@ -19,7 +19,6 @@ V = vocab_size, C = num_outputs:
   mlm, untied   d² + d + 2·d + V·d + V
   classify      d² + d + d·C + C
 """
-from typing import Any
 
 import jax.numpy as jnp
 import ml_collections
@@ -34,29 +33,15 @@ HEADS = ('mlm', 'classify')
 POOLS = ('mean', 'first')
 
 
-class Model(nn.Module):
+class Model(transformer.Trunk, kw_only=True):
   """Encoder + head; tokens [B, T] int32 → float32 logits ([B, T, V] or [B, num_outputs])."""
   num_outputs: int
-  vocab_size: int = tokens_lib.VOCAB_SIZE
-  num_layers: int = transformer.DEFAULTS['num_layers']
-  hidden_size: int = transformer.DEFAULTS['hidden_size']
-  num_heads: int = transformer.DEFAULTS['num_heads']
-  mlp_dim: int = 4 * transformer.DEFAULTS['hidden_size']
-  dropout_rate: float = transformer.DEFAULTS['dropout_rate']
-  max_len: int = 128
   head: str = 'mlm'
   pool: str = 'mean'
-  tie_embeddings: bool = True
-  remat: str = transformer.DEFAULTS['remat']  # Activation checkpointing per block (remat.py).
-  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, tokens: jnp.ndarray, train: bool = False) -> jnp.ndarray:
-    embed = transformer.Embedding(self.vocab_size, self.hidden_size, self.max_len,
-                                  self.dropout_rate, self.dtype, name='embed')
-    x = transformer.Stack(self.num_layers, self.hidden_size, self.num_heads, self.mlp_dim,
-                          self.dropout_rate, self.dtype, self.remat, name='encoder')(
-                              embed(tokens, train), transformer.padding_mask(tokens), train)
+    embed, x = self.encode(tokens, transformer.padding_mask(tokens), train, 'encoder')
     if self.head == 'mlm':
       return self._mlm(embed, x).astype(jnp.float32)
     return self._classify(tokens, x, train).astype(jnp.float32)

@@ -4,7 +4,7 @@ Callers read the value themselves (each family has its own defaults), so the che
 """
 from typing import Any, Mapping
 
-from research.errors import UserError
+from research.errors import UserError, unknown
 
 
 def dropout_rate(rate: Any) -> float:
@@ -28,3 +28,11 @@ def table_key(value: Any, table: Mapping) -> Any:
   if isinstance(value, bool):
     return None
   return value if value in table else None
+
+
+def table_choice(field: str, value: Any, table: Mapping) -> Any:
+  """The key of `table` that config.model.<field> names ('18' and 18 alike); else UserError."""
+  key = table_key(value, table)
+  if key is None:
+    raise unknown(f'config.model.{field}', value, table)
+  return key

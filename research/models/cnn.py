@@ -21,7 +21,7 @@ from flax import linen as nn
 
 from research.errors import UserError, unknown
 from research.models import checks
-from research.models.context import Context
+from research.models.context import Context, with_channels
 
 VARIANTS = ('lenet', '1d')
 DEFAULT_CHANNELS = {'lenet': (6, 16), '1d': (25, 25, 25)}
@@ -60,8 +60,7 @@ class Model(nn.Module):
 
   @nn.compact
   def __call__(self, inputs: jnp.ndarray, train: bool = False) -> jnp.ndarray:
-    x = inputs[..., None] if inputs.ndim == 2 else inputs
-    x = x.astype(self.dtype)
+    x = with_channels(inputs, self.dtype)
     num_spatial = x.ndim - 2
     channels = _channels(self.variant, self.channels)
     if self.variant == '1d' and num_spatial != 1:

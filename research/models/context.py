@@ -20,3 +20,12 @@ class Context:
   input_shape: tuple
   dtype: Any = jnp.float32
   axis_name: str | None = None
+
+
+def with_channels(inputs: jnp.ndarray, dtype: Any) -> jnp.ndarray:
+  """Inputs with a trailing channel axis, in the computation dtype.
+
+  [B, L] (1-D signals, one value a step) gains a channel: [B, L, 1]; images keep theirs.
+  """
+  x = inputs[..., None] if inputs.ndim == 2 else inputs
+  return x.astype(dtype)

@@ -12,38 +12,22 @@ GPT-2), else a bias-free Dense(vocab_size), which adds vocab_size·d parameters.
 is no output bias, so the parameter count beyond transformer.py's embedding and stack is 0 (tied)
 or V·d (untied).
 """
-from typing import Any
 
 import jax.numpy as jnp
 import ml_collections
 from flax import linen as nn
 
-from research import tokens as tokens_lib
 from research.errors import UserError
 from research.models import transformer
 from research.models.context import Context
 
 
-class Model(nn.Module):
+class Model(transformer.Trunk, kw_only=True):
   """Decoder stack; tokens [B, T] int32 → float32 next-token logits [B, T, vocab_size]."""
-  vocab_size: int = tokens_lib.VOCAB_SIZE
-  num_layers: int = transformer.DEFAULTS['num_layers']
-  hidden_size: int = transformer.DEFAULTS['hidden_size']
-  num_heads: int = transformer.DEFAULTS['num_heads']
-  mlp_dim: int = 4 * transformer.DEFAULTS['hidden_size']
-  dropout_rate: float = transformer.DEFAULTS['dropout_rate']
-  max_len: int = 128
-  tie_embeddings: bool = True
-  remat: str = transformer.DEFAULTS['remat']  # Activation checkpointing per block (remat.py).
-  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, tokens: jnp.ndarray, train: bool = False) -> jnp.ndarray:
-    embed = transformer.Embedding(self.vocab_size, self.hidden_size, self.max_len,
-                                  self.dropout_rate, self.dtype, name='embed')
-    x = transformer.Stack(self.num_layers, self.hidden_size, self.num_heads, self.mlp_dim,
-                          self.dropout_rate, self.dtype, self.remat, name='decoder')(
-                              embed(tokens, train), nn.make_causal_mask(tokens), train)
+    embed, x = self.encode(tokens, nn.make_causal_mask(tokens), train, 'decoder')
     if self.tie_embeddings:
       logits = embed.attend(x)
     else:

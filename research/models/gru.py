@@ -33,7 +33,7 @@ from flax import linen as nn
 
 from research.errors import UserError, unknown
 from research.models import checks
-from research.models.context import Context
+from research.models.context import Context, with_channels
 
 READOUTS = ('all', 'last')
 INITS = ('flax', 'pytorch')
@@ -73,8 +73,7 @@ class Model(nn.Module):
 
   @nn.compact
   def __call__(self, inputs: jnp.ndarray, train: bool = False) -> jnp.ndarray:
-    x = inputs[..., None] if inputs.ndim == 2 else inputs  # [B, L] → [B, L, 1] (one value a step).
-    x = x.astype(self.dtype)
+    x = with_channels(inputs, self.dtype)
     for depth in range(self.num_layers):
       if depth:  # Between stacked layers, as PyTorch's `nn.GRU(dropout=...)` does.
         x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)

@@ -23,9 +23,9 @@ import jax.numpy as jnp
 import ml_collections
 from flax import linen as nn
 
-from research.errors import UserError, unknown
+from research.errors import UserError
 from research.models import checks, remat as remat_lib
-from research.models.context import Context
+from research.models.context import Context, with_channels
 
 # depth → (block kind, blocks per stage).
 STAGES = {
@@ -79,8 +79,7 @@ class Model(nn.Module):
 
   @nn.compact
   def __call__(self, inputs: jnp.ndarray, train: bool = False) -> jnp.ndarray:
-    x = inputs[..., None] if inputs.ndim == 2 else inputs
-    x = x.astype(self.dtype)
+    x = with_channels(inputs, self.dtype)
     nd = x.ndim - 2
     norm = functools.partial(nn.BatchNorm, use_running_average=not train, momentum=0.9,
                              axis_name=self.bn_axis_name, dtype=self.dtype)
@@ -104,9 +103,7 @@ class Model(nn.Module):
 
 
 def validate(cfg: ml_collections.ConfigDict) -> None:
-  depth = cfg.depth
-  if checks.table_key(depth, STAGES) is None:
-    raise unknown('config.model.depth', depth, STAGES)
+  checks.table_choice('depth', cfg.depth, STAGES)
   width = cfg.width
   if width is not None:
     checks.positive_int('width', width)

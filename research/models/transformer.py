@@ -105,6 +105,34 @@ class Stack(nn.Module):
     return nn.LayerNorm(dtype=self.dtype, name='ln_final')(x)
 
 
+class Trunk(nn.Module, kw_only=True):
+  """The fields every Transformer family shares, and its embedding + block stack.
+
+  A family subclasses it, adds its own fields, and calls `encode` from its compact `__call__`;
+  the sub-modules are named 'embed' and `stack_name`, so parameter paths stay per family.
+  """
+  vocab_size: int = tokens_lib.VOCAB_SIZE
+  num_layers: int = DEFAULTS['num_layers']
+  hidden_size: int = DEFAULTS['hidden_size']
+  num_heads: int = DEFAULTS['num_heads']
+  mlp_dim: int = 4 * DEFAULTS['hidden_size']
+  dropout_rate: float = DEFAULTS['dropout_rate']
+  max_len: int = 128
+  tie_embeddings: bool = True
+  remat: str = DEFAULTS['remat']  # Activation checkpointing per block (remat.py).
+  dtype: Any = jnp.float32
+
+  def encode(self, tokens: jnp.ndarray, mask: jnp.ndarray, train: bool,
+             stack_name: str) -> tuple[Embedding, jnp.ndarray]:
+    """(the embedding, for a tied output layer; the final hidden states [B, T, d])."""
+    embed = Embedding(self.vocab_size, self.hidden_size, self.max_len, self.dropout_rate,
+                      self.dtype, name='embed')
+    x = Stack(self.num_layers, self.hidden_size, self.num_heads, self.mlp_dim,
+              self.dropout_rate, self.dtype, self.remat, name=stack_name)(
+                  embed(tokens, train), mask, train)
+    return embed, x
+
+
 def padding_mask(tokens: jnp.ndarray) -> jnp.ndarray:
   """[B, 1, T, T] mask letting every query attend to the non-PAD keys only.
 

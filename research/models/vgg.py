@@ -22,9 +22,9 @@ import jax.numpy as jnp
 import ml_collections
 from flax import linen as nn
 
-from research.errors import UserError, unknown
+from research.errors import UserError
 from research.models import checks
-from research.models.context import Context
+from research.models.context import Context, with_channels
 
 # Conv channels per layer, 'M' for a 2x2 max-pool (Table 1 of the paper).
 CONFIGS = {
@@ -53,8 +53,7 @@ class Model(nn.Module):
 
   @nn.compact
   def __call__(self, inputs: jnp.ndarray, train: bool = False) -> jnp.ndarray:
-    x = inputs[..., None] if inputs.ndim == 2 else inputs
-    x = x.astype(self.dtype)
+    x = with_channels(inputs, self.dtype)
     nd = x.ndim - 2
     conv = functools.partial(
         nn.Conv, kernel_size=(3,) * nd, padding='SAME', use_bias=not self.batch_norm,
@@ -78,9 +77,7 @@ class Model(nn.Module):
 
 
 def validate(cfg: ml_collections.ConfigDict) -> None:
-  depth = cfg.depth
-  if checks.table_key(depth, CONFIGS) is None:
-    raise unknown('config.model.depth', depth, CONFIGS)
+  checks.table_choice('depth', cfg.depth, CONFIGS)
   multiplier = cfg.width_multiplier
   if (not isinstance(multiplier, (int, float)) or isinstance(multiplier, bool)
       or not multiplier > 0):

@@ -20,7 +20,7 @@ from flax import linen as nn
 from research import schema
 from research.errors import UserError, unknown
 from research.models import checks
-from research.models.context import Context
+from research.models.context import Context, with_channels
 
 POOLINGS = ('cls', 'mean')
 DEFAULTS = schema.MODELS['vit']
@@ -60,8 +60,7 @@ class Model(nn.Module):
 
   @nn.compact
   def __call__(self, inputs: jnp.ndarray, train: bool = False) -> jnp.ndarray:
-    x = inputs[..., None] if inputs.ndim == 2 else inputs
-    x = x.astype(self.dtype)
+    x = with_channels(inputs, self.dtype)
     nd = x.ndim - 2
     if any(size % self.patch_size for size in x.shape[1:-1]):
       raise UserError(f"vit patch_size {self.patch_size} does not divide the input's spatial "

@@ -25,7 +25,7 @@ from flax import linen as nn
 
 from research.errors import UserError, unknown
 from research.models import checks
-from research.models.context import Context
+from research.models.context import Context, with_channels
 
 POOLS = ('mean', 'max')
 
@@ -53,8 +53,7 @@ class Model(nn.Module):
   @nn.compact
   def __call__(self, inputs: jnp.ndarray, train: bool = False,
                return_features: bool = False) -> jnp.ndarray:
-    x = inputs[..., None] if inputs.ndim == 2 else inputs
-    x = x.astype(self.dtype)
+    x = with_channels(inputs, self.dtype)
     x = self._causal_conv(x, self.channels, self.kernel_size * self.downsample,
                           stride=self.downsample, name='input_conv')
     skips = 0.0

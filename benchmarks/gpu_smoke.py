@@ -7,10 +7,10 @@ Command (from the repo root; prints one table and asserts nothing about speed):
   .venv/bin/python benchmarks/gpu_smoke.py --sharding fsdp     # all local devices, FSDP
 
 It builds the runner's own pieces (research.models.gpt, the language-model task, optim.create,
-steps.train_step compiled by parallel.DataParallel with the chosen sharding) and trains on random
+steps.train_step compiled by placement.Placement with the chosen sharding) and trains on random
 byte tokens: the numbers measure the step, not the data. Rows: one per compute dtype (bfloat16,
 float32). Columns: steps/s after warm-up (timed over --steps steps, each synced), tokens/s,
-TFLOP/s by XLA's cost analysis of the step, MFU against research.flops' peak table (a measured
+TFLOP/s by XLA's cost analysis of the step, MFU against research.run.flops' peak table (a measured
 matmul peak on CPU), peak device memory (memory_stats(); n/a on CPU), and the loss after the
 timed steps (it must fall from ln(256) ≈ 5.55, or the check failed).
 Presets: gpu = 12 layers, width 768, 12 heads, seq 1024, batch 16 per device (GPT-2 small
@@ -25,10 +25,10 @@ import jax
 import ml_collections
 import numpy as np
 
-from research import flops, losses, optim, parallel, sharding, tasks
-from research import steps as steps_lib
-from research import experiment
+from research.core import losses, optim, steps as steps_lib, tasks
+from research.devices import placement, sharding
 from research.models import gpt
+from research.run import flops, parts
 
 PRESETS = {
     'gpu': dict(num_layers=12, hidden_size=768, num_heads=12, seq_len=1024, batch=16),
@@ -38,7 +38,7 @@ DTYPES = {'bfloat16': 'bfloat16', 'float32': 'float32'}
 
 
 def run(preset: dict, dtype: str, steps: int, rules_name: str, remat: str) -> dict:
-  devices = parallel.create('mesh', None, {'data': 1, 'fsdp': -1, 'tensor': 1}
+  devices = placement.create('mesh', None, {'data': 1, 'fsdp': -1, 'tensor': 1}
                             if rules_name != 'data' else None,
                             sharding.rules_from_config(ml_collections.ConfigDict(
                                 {'sharding': rules_name})))
@@ -46,12 +46,12 @@ def run(preset: dict, dtype: str, steps: int, rules_name: str, remat: str) -> di
   model = gpt.Model(num_layers=preset['num_layers'], hidden_size=preset['hidden_size'],
                     num_heads=preset['num_heads'], mlp_dim=4 * preset['hidden_size'],
                     max_len=preset['seq_len'], remat=remat,
-                    dtype=experiment.DTYPES[dtype])
+                    dtype=parts.DTYPES[dtype])
   optimizer = optim.create(ml_collections.ConfigDict(dict(
       name='adamw', learning_rate=3e-4, weight_decay=0.01, grad_clip_norm=1.0)), steps + 2)
   tokens = np.zeros((1, preset['seq_len']), np.int32)
   variables = jax.jit(lambda k: model.init(k, tokens))(jax.random.PRNGKey(0))
-  state = experiment.TrainState.create(apply_fn=model.apply, params=variables['params'],
+  state = parts.TrainState.create(apply_fn=model.apply, params=variables['params'],
                                        tx=optimizer, rng=jax.random.PRNGKey(1))
   num_params = sum(x.size for x in jax.tree.leaves(state.params))
   step_fn = functools.partial(steps_lib.train_step, task=tasks.Task('language_model'),

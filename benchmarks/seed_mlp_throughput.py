@@ -45,8 +45,7 @@ import tensorflow_datasets as tfds
 from flax import linen as nn
 
 import research
-from research import config as config_lib
-from research import data
+from research import config as config_lib, data
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 CONFIG = REPO / 'configs' / 'seed_mlp.py'

@@ -29,8 +29,7 @@ import time
 import numpy as np
 
 import research
-from research import config as config_lib
-from research import data
+from research import config as config_lib, data
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 MNIST_DIR = REPO.parent / 'shared' / 'data' / 'mnist-t10k'

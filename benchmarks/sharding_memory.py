@@ -6,10 +6,10 @@ otherwise):
   .venv/bin/python benchmarks/sharding_memory.py [--layers 6] [--width 512]
 
 It builds configs/gpt_fsdp.py's GPT (AdamW: two moments per parameter) at the given size, places
-the train state on the mesh of each row exactly as a run would (experiment.build +
-DataParallel.place_state), and sums the bytes of the shards each device holds
-(research.sharding.bytes_per_device). Columns: the largest per-device share of parameters and of
-optimizer state, their total, and that total against the replicated (data-parallel) one. Nothing
+the train state on the mesh of each row exactly as a run would (parts.build +
+Placement.place_state), and sums the bytes of the shards each device holds
+(research.devices.sharding.bytes_per_device). Columns: the largest per-device share of parameters
+and of optimizer state, their total, and that total against the replicated (data-parallel) one. Nothing
 is trained: memory for activations is not included (see remat and grad_accum_steps for those).
 """
 import os
@@ -23,7 +23,8 @@ import tempfile  # noqa: E402
 import jax  # noqa: E402
 
 from research import config as config_lib  # noqa: E402
-from research import experiment, sharding  # noqa: E402
+from research.run import parts
+from research.devices import sharding  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 ROWS = [  # name, (data, fsdp, tensor), rule set
@@ -42,7 +43,7 @@ def per_device_bytes(layers: int, width: int, mesh: tuple, rules: str, data_dir:
       f'model.num_layers={layers}', f'model.hidden_size={width}', f'model.mlp_dim={4 * width}',
       'model.num_heads=8', f'mesh.data={data}', f'mesh.fsdp={fsdp}', f'mesh.tensor={tensor}',
       f'sharding={rules!r}', f'dataset.data_dir={data_dir!r}'])
-  exp = experiment.build(config)
+  exp = parts.build(config)
   state = exp.devices.place_state(exp.init_state())
   params = max(sharding.bytes_per_device(state.params).values())
   opt = max(sharding.bytes_per_device(state.opt_state).values())

@@ -8,7 +8,7 @@ Command (from the repo root; asserts nothing about speed):
 For each model (configs/mnist1d_{mlp,cnn,gru}.py, the paper's recipe: Adam 1e-2, batch 100) and
 seeds 0..K-1, with `--steps` steps, one evaluation and one checkpoint at the end, on one device:
   sequential  K calls of research.train_and_evaluate, one after the other, in one process.
-  vmap        one call of research.vectorized.train_vectorized with the same K configs
+  vmap        one call of research.run.vectorized.train_vectorized with the same K configs
               (config.vectorize_mode='vmap': the members batched by jax.vmap).
   unroll      the same with vectorize_mode='unroll' (K copies of a run's step in one program).
 One row per model and mode. Columns: the wall seconds of all K runs (everything: building,
@@ -36,7 +36,7 @@ import jax
 
 import research
 from research import config as config_lib
-from research import vectorized
+from research.run import vectorized
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 MODELS = ('mlp', 'cnn', 'gru')

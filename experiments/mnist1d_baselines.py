@@ -52,7 +52,7 @@ Runtime: 222 s with --jobs 2 and vectorized seeds (8 child processes) on 2 other
 cores; 418 s with --no-vectorize (40 child processes), right after it.
 Results, all four sweeps: experiments/results/mnist1d_baselines/README.md.
 """
-from research.sweep import Metric, Sweep, axis, product
+from research.sweeps.spec import Metric, Sweep, axis, product
 
 MODELS = {'logistic regression': 'linear', 'MLP': 'mlp', 'CNN': 'cnn', 'GRU': 'gru'}
 # The paper's test accuracy (its Table 1 and the shuffled variant's figure).

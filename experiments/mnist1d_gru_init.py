@@ -14,7 +14,7 @@ on the regular variant, 51.5 ± 2.5 against 52.7 ± 1.9 shuffled; so the config 
 Runtime: 368 s with --jobs 2 (4 vectorized groups of 5 seeds) on 2 CPU cores shared with other
 work. Table and reading: experiments/results/mnist1d_gru_init/README.md.
 """
-from research.sweep import Metric, Sweep, axis, product
+from research.sweeps.spec import Metric, Sweep, axis, product
 
 
 def get_sweep() -> Sweep:

@@ -16,7 +16,7 @@ experiments/results/seed_ablations/README.md.
 Runtime: 311 s with --jobs 2 and vectorized seeds (18 child processes for 54 runs) on 2 CPU cores
 shared with other work (an upper bound).
 """
-from research.sweep import Metric, Sweep, axis, one_at_a_time, product
+from research.sweeps.spec import Metric, Sweep, axis, one_at_a_time, product
 
 
 def get_sweep() -> Sweep:

@@ -6,10 +6,10 @@ not pay for JAX, TFDS and Orbax until a run needs them.
 import importlib
 
 _ENTRY_POINTS = {
-    'train_and_evaluate': 'research.train',
-    'load_run': 'research.restore',
-    'LoadedRun': 'research.restore',
-    'evaluate_workdir': 'research.restore',
+    'train_and_evaluate': 'research.run.train',
+    'load_run': 'research.api',
+    'LoadedRun': 'research.api',
+    'evaluate_workdir': 'research.api',
 }
 __all__ = list(_ENTRY_POINTS)
 

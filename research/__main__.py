@@ -1,6 +1,6 @@
 """`python -m research ...` is the `research` command."""
 import sys
 
-from research.cli import main
+from research.cli.commands import main
 
 sys.exit(main())

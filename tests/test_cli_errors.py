@@ -123,7 +123,7 @@ def test_resuming_with_another_model_is_refused_and_eval_of_a_bad_split(tmp_path
                             "unknown split 'dev'")
 
 
-# Calls research.cli.main once per argument list in one process (one JAX import for all of them)
+# Calls research.cli.commands.main once per argument list in one process (one JAX import for all)
 # and prints, per call, the exit code, stderr and whether the workdir exists afterwards.
 _MAIN_PER_ARGV = '''
 import contextlib, io, json, logging, os, sys

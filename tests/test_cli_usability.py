@@ -11,18 +11,18 @@ import sys
 
 from conftest import ROOT, run_cli
 
-# Calls research.cli.main on each argument list in one process that starts without JAX, and
+# Calls research.cli.commands.main on each argument list in one process that starts without JAX, and
 # prints each call's exit code, stdout and stderr, and whether JAX got imported.
 _WITHOUT_JAX = '''
 import contextlib, io, json, sys
-import research.cli
+import research.cli.commands
 imported_by_cli = 'jax' in sys.modules
 results = []
 for argv in json.loads(sys.argv[1]):
   out, err = io.StringIO(), io.StringIO()
   with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
     try:
-      code = research.cli.main(argv)
+      code = research.cli.commands.main(argv)
     except SystemExit as e:
       code = e.code
   results.append({'code': code, 'stdout': out.getvalue(), 'stderr': err.getvalue()})

@@ -4,8 +4,9 @@ import pathlib
 import pytest
 
 from research import config as config_lib
-from research import parts
 from research.errors import UserError
+from research.run import parts
+from research.rundir import layout
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 CONFIGS = sorted(p for p in (ROOT / 'configs').glob('*.py'))
@@ -122,7 +123,7 @@ def test_resolve_derives_steps_and_intervals(tmp_path, monkeypatch):
 def test_config_json_round_trip(tmp_path):
   config = config_lib.resolve(config_lib.load('configs/default.py'), steps_per_epoch=10)
   (tmp_path / 'config.json').write_text(config_lib.to_json(config))
-  back = config_lib.from_json_file(tmp_path / 'config.json')
+  back = layout.read_config(tmp_path / 'config.json')
   assert back.to_dict() == config.to_dict()
 
 

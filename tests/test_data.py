@@ -18,8 +18,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from research import data
-from research.data import idx
-from research.data import mnist1d_builder
+from research.data import idx, mnist1d_builder
 from research.errors import UserError
 
 MNIST_T10K = os.path.join(os.path.dirname(__file__), '..', '..', 'shared', 'data', 'mnist-t10k')

@@ -15,10 +15,8 @@ import pytest
 import tensorflow_datasets as tfds
 
 from research import data
-from research import tokens
-from research.data import addition_builder
-from research.data import encoding
-from research.data import tones_builder
+from research.core import tokens
+from research.data import addition_builder, encoding, tones_builder
 from research.errors import UserError
 
 

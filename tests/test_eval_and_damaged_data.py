@@ -15,8 +15,11 @@ import ml_collections
 import pytest
 
 from conftest import run_cli
-from research import checkpoint, config as config_lib, data, experiment, parallel, restore
+from research import api, data
+from research.devices import placement
 from research.errors import UserError
+from research.run import parts
+from research.rundir import checkpoint, layout
 
 TRAIN = ['--config', 'configs/default.py', '--config.total_steps=4',
          '--config.checkpoint_every=2', '--config.keep_checkpoints=3']
@@ -65,24 +68,24 @@ def test_eval_falls_back_past_a_damaged_newest_checkpoint_and_moves_nothing(trai
 
 def test_eval_of_a_step_that_is_not_kept_lists_the_kept_steps(trained):
   with pytest.raises(UserError, match=r'step 3 is not kept in .*; kept steps: 2, 4$'):
-    restore.evaluate_workdir(str(trained), 'test', step=3)
+    api.evaluate_workdir(str(trained), 'test', step=3)
 
 
 def test_eval_of_a_damaged_step_says_damaged_in_one_line(trained, tmp_path):
   workdir = _copy(trained, tmp_path)
   _damage_step(workdir, 4)
   with pytest.raises(UserError, match=r'checkpoints/4 does not match .* or is damaged') as e:
-    restore.evaluate_workdir(str(workdir), 'test', step=4)
+    api.evaluate_workdir(str(workdir), 'test', step=4)
   assert '\n' not in str(e.value) and 'TensorStore' not in str(e.value)
 
 
 def test_reading_skips_a_step_removed_after_listing_and_moves_nothing(trained, tmp_path):
   workdir = _copy(trained, tmp_path)
-  exp = experiment.build(parallel.fit_to_host(config_lib.from_json_file(workdir / 'config.json')))
+  exp = parts.build(placement.fit_to_host(layout.read_config(workdir / 'config.json')))
   ckpt = checkpoint.Checkpointer(workdir, read_only=True)
   assert ckpt.all_steps() == [2, 4]
   shutil.rmtree(workdir / 'checkpoints' / '4')  # A running training's clean-up, meanwhile.
-  step, saved = ckpt.restore_newest_good(experiment.state_to_save(exp.init_state()))
+  step, saved = ckpt.restore_newest_good(parts.state_to_save(exp.init_state()))
   ckpt.close()
   assert step == 2 and int(saved['step']) == 2
   assert not (workdir / checkpoint.DAMAGED).exists()
@@ -92,7 +95,7 @@ def test_eval_creates_nothing_in_a_workdir_without_checkpoints(trained, tmp_path
   workdir = _copy(trained, tmp_path)
   shutil.rmtree(workdir / 'checkpoints')
   with pytest.raises(UserError, match='has no checkpoint to restore'):
-    restore.evaluate_workdir(str(workdir), 'test')
+    api.evaluate_workdir(str(workdir), 'test')
   assert not (workdir / 'checkpoints').exists()
 
 

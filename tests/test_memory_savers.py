@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from research import config as config_lib
-from research import experiment
+from research.run import parts
 from test_sharding import TINY, loss_curve
 
 ONE = ['num_devices=1', 'mesh.data=1', 'mesh.fsdp=1', 'mesh.tensor=1', "sharding='data'"]
@@ -85,4 +85,4 @@ def test_bad_memory_settings_are_user_errors():
                              (["model.remat='some'"], r'config.model.remat'),
                              (["optimizer.state_dtype='float16'"], r'state_dtype')]:
     with pytest.raises(UserError, match=message):
-      experiment.build(_gpt(*overrides))
+      parts.build(_gpt(*overrides))

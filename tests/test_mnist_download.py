@@ -16,10 +16,8 @@ import numpy as np
 import pytest
 
 from conftest import run_cli
-from research import config as config_lib
-from research import data
-from research.data import idx
-from research.data import mnist_idx_builder
+from research import config as config_lib, data
+from research.data import idx, mnist_idx_builder
 from research.errors import UserError
 
 MNIST_T10K = pathlib.Path(__file__).resolve().parents[2] / 'shared' / 'data' / 'mnist-t10k'

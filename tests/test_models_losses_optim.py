@@ -6,7 +6,8 @@ import numpy as np
 import optax
 import pytest
 
-from research import losses, models, optim
+from research import models
+from research.core import losses, optim
 from research.errors import UserError
 
 

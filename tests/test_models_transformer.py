@@ -8,9 +8,8 @@ import numpy as np
 import optax
 import pytest
 
-from research import generate as generate_lib
-from research import tokens
 from research import models
+from research.core import generate as generate_lib, tokens
 from research.errors import UserError
 from research.models import bert, gpt
 from research.models.context import Context

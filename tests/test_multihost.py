@@ -17,7 +17,7 @@ import pytest
 import research
 from conftest import ROOT
 from research import config as config_lib
-from research.distributed import settings
+from research.devices.multihost import settings
 from research.errors import UserError
 
 ARGS = ['--config', 'configs/mnist1d_mlp.py', '--config.batch_size=3600',

@@ -6,10 +6,9 @@ import re
 import pytest
 
 from research import config as config_lib
-from research import metrics
-from research import progress as progress_lib
-from research import profiling
 from research.errors import UserError
+from research.run import profiling, progress as progress_lib
+from research.rundir import metric_writers
 
 # Anything but printable text, newlines and tabs: \r, ANSI escapes (\x1b), backspaces, ...
 CONTROL = re.compile(r'[\x00-\x08\x0b-\x1f\x7f]')
@@ -111,10 +110,10 @@ def test_an_evaluation_is_printed_once(caplog, mode, shown_splits):
   """Off a terminal the progress line stands for an evaluation, so the log leaves out its
   metric row while the display is open; a bar or no display keeps every row."""
   stream = _Terminal() if mode == 'bar' else io.StringIO()
-  log_rows = metrics.LogWriter()
+  log_rows = metric_writers.LogWriter()
   caplog.set_level('INFO', logger='research')
   with progress_lib.Progress(4, mode=mode, stream=stream, clock=_Clock()) as progress:
-    writer = metrics.MultiWriter([log_rows, progress])
+    writer = metric_writers.MultiWriter([log_rows, progress])
     progress.update(2)
     writer.write(2, 'train', {'loss': 0.5})
     writer.write(2, 'validation', {'loss': 0.25, 'accuracy': 0.75})

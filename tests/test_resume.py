@@ -231,7 +231,7 @@ def test_resuming_with_another_data_order_is_refused_and_old_workdirs_mean_every
   """`dataset.shuffle` decides which batches come next, so a checkpoint is tied to it; a
   config.json written before the key existed meant a new order every epoch."""
   from research import config as config_lib  # pylint: disable=g-import-not-at-top
-  from research import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
+  from research.rundir import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
   from research.errors import UserError  # pylint: disable=g-import-not-at-top
   config = config_lib.load(os.path.join(ROOT, 'configs', 'default.py'))
   old = json.loads(config_lib.to_json(config))

@@ -5,8 +5,9 @@ import math
 
 import pytest
 
-from research import run_plots, run_report, rundir
 from research.errors import UserError
+from research.reports import run_plots, run_report
+from research.rundir import layout
 
 LM_CONFIG = {'task': 'language_model', 'loss': 'cross_entropy', 'model': {'name': 'gpt'},
              'dataset': {'name': 'addition/lm'}, 'total_steps': 40, 'batch_size': 128}
@@ -119,7 +120,7 @@ def test_a_torn_last_metrics_line_is_left_out_and_damaged_files_are_named(tmp_pa
   path = _workdir(tmp_path / 'w', CLASSIFIER, [_row(10, 'train', 1.0, 0.5)])
   with open(path / 'metrics.jsonl', 'a') as f:
     f.write('{"step": 20, "split": "tr')  # What a kill mid-write leaves.
-  assert len(rundir.read_rows(path / 'metrics.jsonl')) == 1
+  assert len(layout.read_rows(path / 'metrics.jsonl')) == 1
   assert 'metrics up to step 10' in run_report.write_run_report(path)[-1].read_text()
   (path / 'run.json').write_text('{"config_file": ')
   with pytest.raises(UserError, match=r"run\.json is damaged"):

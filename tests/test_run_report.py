@@ -9,8 +9,9 @@ import pytest
 from matplotlib import image
 
 from conftest import run_cli
-from research import run_metadata, run_report
 from research.errors import UserError
+from research.reports import run_report
+from research.rundir import provenance
 from test_progress import CONTROL, LINE
 from test_writers import read_tensorboard
 
@@ -71,7 +72,7 @@ def test_summary_records_host_devices_versions_git_and_times(run):
   summary = _summary(run)
   assert summary['host'] and summary['devices']['count'] == 1
   assert summary['devices']['kind'] and summary['versions']['jax']
-  git = run_metadata.git_state(run_report.__file__)  # The repository the config file is in.
+  git = provenance.git_state(run_report.__file__)  # The repository the config file is in.
   assert summary['git'] == git
   if git['commit'] is not None:
     assert len(git['commit']) == 40 and isinstance(git['dirty'], bool)
@@ -89,7 +90,7 @@ def test_summary_records_host_devices_versions_git_and_times(run):
 
 
 def test_git_state_outside_a_checkout_is_none(tmp_path):
-  assert run_metadata.git_state(tmp_path) == {'commit': None, 'dirty': None, 'repository': None}
+  assert provenance.git_state(tmp_path) == {'commit': None, 'dirty': None, 'repository': None}
 
 
 @pytest.mark.slow

@@ -1,4 +1,4 @@
-"""The config schema (research/schema.py): the ground of the package, and complete."""
+"""The config schema (research/config/schema.py): the ground of the package, and complete."""
 import ast
 import pathlib
 import re
@@ -6,14 +6,15 @@ import re
 import pytest
 
 from research import config as config_lib
-from research import schema, tokens
+from research.config import schema
+from research.core import tokens
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 CONFIGS = sorted((ROOT / 'configs').glob('*.py'))
 
 
 def test_schema_imports_nothing_from_research():
-  tree = ast.parse((ROOT / 'research' / 'schema.py').read_text())
+  tree = ast.parse((ROOT / 'research' / 'config' / 'schema.py').read_text())
   imported = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
   imported += [n.module or '' for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
   assert not [m for m in imported if m == 'research' or m.startswith('research.')], imported
@@ -59,8 +60,9 @@ def test_the_transformer_vocabulary_default_is_the_byte_vocabulary():
 
 
 # Reads of stored JSON (rows, summaries, run.json, a dict of tables), not config values.
-_DATA_READS = {'research/run_plots.py', 'research/run_report.py', 'research/sweep_report.py',
-               'research/run_metadata.py', 'research/sweep_plots.py', 'research/flops.py'}
+_DATA_READS = {'research/reports/run_plots.py', 'research/reports/run_report.py',
+               'research/reports/sweep_tables.py', 'research/reports/sweep_plots.py',
+               'research/rundir/provenance.py', 'research/run/flops.py'}
 _NOT_OURS = re.compile(r'research/data/')  # Dataset metadata (dataset_info.json, records).
 
 

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 import research
-from research import config as config_lib
-from research import data, experiment, parallel, sharding, single_run
+from research import config as config_lib, data
+from research.devices import placement, sharding
 from research.errors import UserError
+from research.run import parts, single_run
 
 STEPS = 3
 TINY = ['model.num_layers=1', 'model.hidden_size=32', 'model.num_heads=4', 'model.mlp_dim=64',
@@ -24,7 +25,7 @@ def _gpt(*overrides):
 def loss_curve(config, num_steps=STEPS):
   """Losses of the first steps through the runner's compiled step; (losses, state, experiment).
   Also used by test_memory_savers.py."""
-  exp = experiment.build(config)
+  exp = parts.build(config)
   state = exp.devices.place_state(exp.init_state())
   steps = single_run.Steps(exp)
   batches = data.train_iterator(exp.config.dataset, exp.process_batch_size, exp.config.seed)
@@ -66,7 +67,7 @@ def test_every_sharding_gives_the_1_device_loss_curve(one_device, mesh, rules):
 
 def test_fsdp_holds_an_eighth_of_parameters_and_optimizer_state_per_device():
   config = _gpt('mesh.data=1', 'mesh.fsdp=8', 'mesh.tensor=1', "sharding='fsdp'")
-  exp = experiment.build(config)
+  exp = parts.build(config)
   host = exp.init_state()
   replicated = sum(x.nbytes for x in jax.tree.leaves(host.params))
   state = exp.devices.place_state(host)
@@ -112,14 +113,14 @@ def test_an_fsdp_checkpoint_resumes_on_1_device_and_back(tmp_path):
 def test_bad_meshes_and_rules_are_user_errors(overrides, message):
   config = _gpt(*overrides)
   with pytest.raises(UserError, match=message):
-    exp = experiment.build(config)
+    exp = parts.build(config)
     exp.devices.place_state(exp.init_state())
 
 
 def test_user_rules_come_first_and_are_taken_exactly():
   config = _gpt('mesh.data=1', 'mesh.fsdp=8', 'mesh.tensor=1', "sharding='fsdp'",
                 "sharding_rules=(('embed/token/embedding$', (None, None)),)")
-  exp = experiment.build(config)
+  exp = parts.build(config)
   state = exp.devices.place_state(exp.init_state())
   assert state.params['embed']['token']['embedding'].sharding.is_fully_replicated
   assert 'fsdp' in tuple(state.params['embed']['position'].sharding.spec)
@@ -127,9 +128,9 @@ def test_user_rules_come_first_and_are_taken_exactly():
 
 def test_a_finished_run_whose_layout_does_not_fit_this_host_reads_back_data_parallel():
   sixteen = _gpt('mesh.data=4', 'mesh.fsdp=4', 'mesh.tensor=1', "sharding='fsdp'")
-  fitted = parallel.fit_to_host(sixteen)
+  fitted = placement.fit_to_host(sixteen)
   assert fitted.mesh.to_dict() == {'data': -1, 'fsdp': 1, 'tensor': 1}
   assert fitted.sharding == 'data' and fitted.num_devices is None
-  assert experiment.build(fitted).devices.num_devices == 8
+  assert parts.build(fitted).devices.num_devices == 8
   fits = _gpt()
-  assert parallel.fit_to_host(fits) is fits
+  assert placement.fit_to_host(fits) is fits

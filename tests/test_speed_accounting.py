@@ -10,7 +10,8 @@ import pytest
 
 import research
 from research import config as config_lib
-from research import experiment, flops, steps
+from research.core import steps
+from research.run import flops, parts
 from conftest import ROOT
 from research.errors import UserError
 from test_sharding import TINY
@@ -53,7 +54,7 @@ def test_xla_flops_match_the_formulas():
   config = config_lib.load('configs/gpt_fsdp.py')
   config_lib.apply_overrides(config, TINY + ['num_devices=1', 'mesh.data=1', 'mesh.fsdp=1',
                                              'mesh.tensor=1', "sharding='data'"])
-  exp = experiment.build(config)
+  exp = parts.build(config)
   state = exp.init_state()
   seq_len = exp.info.input_shape[0] - 1  # The model reads all tokens but the last.
   batch = {'input': np.zeros((16, seq_len + 1), np.int32)}
@@ -65,7 +66,7 @@ def test_xla_flops_match_the_formulas():
   formula = flops.transformer_train_flops(params, embedding, 16, seq_len, 1, 32, 256)
   assert 0.7 < counted / formula < 1.5, (counted, formula)
 
-  mlp = experiment.build(_config(num_devices=1))
+  mlp = parts.build(_config(num_devices=1))
   mlp_state = mlp.init_state()
   images = {'input': np.zeros((64, 8, 8), np.float32), 'label': np.zeros(64, np.int32)}
   counted = flops.step_flops(

@@ -11,20 +11,19 @@ import pytest
 
 from conftest import ROOT, run_cli
 from research import config as config_lib
-from research import sweep as sweep_lib
-from research import sweep_runner
 from research.errors import UserError
-from research.sweep import Metric, Setting, Sweep, axis, one_at_a_time, product, zip_axes
+from research.sweeps import grid, plan
+from research.sweeps.spec import Metric, Setting, Sweep, axis, one_at_a_time, product, zip_axes
 
 
 def test_product_zip_and_seeds_expand_to_named_runs():
-  grid = product(
+  points = product(
       axis('model', {'mlp': {}, 'cnn': Setting(config='configs/cnn_digits.py',
                                                 overrides={'model.dropout_rate': 0.1})}),
       zip_axes(axis('lr', [0.1, 0.01], key='optimizer.learning_rate'),
                axis('opt', ['sgd', 'adam'], key='optimizer.name')))
-  runs = sweep_lib.expand(Sweep(name='t', base='configs/default.py', grid=grid, seeds=2,
-                                overrides={'total_steps': 5}))
+  runs = grid.expand(Sweep(name='t', base='configs/default.py', grid=points, seeds=2,
+                           overrides={'total_steps': 5}))
   assert [r.name for r in runs] == [
       'model=mlp,lr=0.1,opt=sgd,seed=0', 'model=mlp,lr=0.1,opt=sgd,seed=1',
       'model=mlp,lr=0.01,opt=adam,seed=0', 'model=mlp,lr=0.01,opt=adam,seed=1',
@@ -44,7 +43,7 @@ def test_one_at_a_time_labels_factor_and_setting_around_a_base():
   assert [dict(p.labels) for p in points] == [
       {'factor': 'base', 'setting': 'base'}, {'factor': 'act', 'setting': 'tanh'},
       {'factor': 'width', 'setting': 'wide'}]
-  runs = sweep_lib.expand(Sweep(name='t', base='configs/default.py', grid=points))
+  runs = grid.expand(Sweep(name='t', base='configs/default.py', grid=points))
   assert runs[2].overrides == ('model.hidden_sizes=(256,)', 'seed=0')
 
 
@@ -62,15 +61,15 @@ def test_malformed_axes_are_user_errors(make, needle):
 def test_expansion_rejects_duplicate_points_and_seed_overrides():
   twice = axis('a', {'x': {}}) + axis('a', {'x': {}})
   with pytest.raises(UserError, match="both named 'a=x'"):
-    sweep_lib.expand(Sweep(name='t', base='configs/default.py', grid=twice))
+    grid.expand(Sweep(name='t', base='configs/default.py', grid=twice))
   with pytest.raises(UserError, match='Sweep\\(seeds=N\\)'):
-    sweep_lib.expand(Sweep(name='t', base='c.py', grid=axis('s', [1], key='seed')))
+    grid.expand(Sweep(name='t', base='c.py', grid=axis('s', [1], key='seed')))
 
 
 def _write_experiment(path, grid: str, seeds: int = 1, extra: str = '',
                       base: str = 'configs/default.py'):
   path.write_text(textwrap.dedent(f"""\
-      from research.sweep import Metric, Sweep, axis, product
+      from research.sweeps.spec import Metric, Sweep, axis, product
 
       def get_sweep():
         return Sweep(name='tiny', base={base!r}, seeds={seeds},
@@ -113,7 +112,7 @@ def test_dry_run_lists_every_run_and_runs_nothing(tmp_path):
 
 @pytest.mark.parametrize('body, needles', [
     ('x = 1\n', ['defines no get_sweep()']),
-    ('def get_sweep():\n  return 3\n', ['must return a research.sweep.Sweep']),
+    ('def get_sweep():\n  return 3\n', ['must return a research.sweeps.spec.Sweep']),
     (None, ['run act=relu,seed=0', "did you mean 'config.model.activation'"]),
     ('def get_sweep(:\n', ['failed to load', 'SyntaxError']),
 ])
@@ -133,18 +132,18 @@ def test_finished_runs_are_stale_only_for_real_config_differences(tmp_path):
   (absent from its config.json, default now) are not differences; a changed setting is."""
   experiment = _write_experiment(tmp_path / 'exp.py',
                                  "axis('act', ['relu'], key='model.activation')")
-  runs = sweep_lib.expand(sweep_lib.load_experiment(experiment))
-  configs = sweep_lib.build_configs(runs)
+  runs = grid.expand(grid.load_experiment(experiment))
+  configs = grid.build_configs(runs)
   run_dir = tmp_path / 'sweep' / runs[0].name
   run_dir.mkdir(parents=True)
   stored = json.loads(config_lib.to_json(config_lib.resolve(configs[runs[0].name], 40)))
   stored['dataset']['data_dir'] = '/somewhere/else'
   del stored['dataset']['shuffle']  # Written before the setting existed.
   (run_dir / 'config.json').write_text(json.dumps(stored))
-  assert sweep_runner.stale_runs(runs, configs, tmp_path / 'sweep') == {}
+  assert plan.stale_runs(runs, configs, tmp_path / 'sweep') == {}
   configs[runs[0].name].dataset.shuffle = 'once'
   configs[runs[0].name].optimizer.learning_rate = 0.5
-  stale = sweep_runner.stale_runs(runs, configs, tmp_path / 'sweep')
+  stale = plan.stale_runs(runs, configs, tmp_path / 'sweep')
   assert stale == {runs[0].name: ["dataset.shuffle: (not set) -> 'once'",
                                   'optimizer.learning_rate: 0.001 -> 0.5']}
 

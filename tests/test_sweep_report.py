@@ -6,10 +6,10 @@ import json
 import pytest
 
 from conftest import run_cli
-from research import sweep as sweep_lib
-from research import sweep_plots, sweep_report
 from research.errors import UserError
-from research.sweep import Metric, Sweep, axis, product
+from research.reports import sweep_plots, sweep_tables
+from research.sweeps import grid
+from research.sweeps.spec import Metric, Sweep, axis, product
 
 # Known test accuracies per (model, data, seed); the CNN on 'b' lacks seed 2 (a missing run).
 ACCURACY = {('mlp', 'a'): [0.5, 0.6, 0.7], ('mlp', 'b'): [0.2, 0.2, 0.2],
@@ -25,9 +25,9 @@ def _fake_sweep(root):
       metrics=(Metric('test acc', 'final.test.accuracy', percent=True),
                Metric('steps', 'steps')),
       references={('mlp', 'a'): 0.62, ('cnn', 'b'): 0.25}, reference_name='paper')
-  runs = sweep_lib.expand(sweep)
+  runs = grid.expand(sweep)
   root.mkdir()
-  (root / 'sweep.json').write_text(json.dumps(sweep_lib.sweep_record(sweep, runs, 'x.py')))
+  (root / 'sweep.json').write_text(json.dumps(grid.sweep_record(sweep, runs, 'x.py')))
   for run in runs:
     values = ACCURACY[run.labels['model'], run.labels['data']]
     if run.seed >= len(values):
@@ -42,18 +42,18 @@ def _fake_sweep(root):
 
 
 def test_cells_hold_mean_and_sample_std_over_seeds(tmp_path):
-  table = sweep_report.aggregate(_fake_sweep(tmp_path / 's'))
+  table = sweep_tables.aggregate(_fake_sweep(tmp_path / 's'))
   assert table.row_keys == [('mlp',), ('cnn',)] and table.column_keys == [('a',), ('b',)]
   cell = table.cells[('cnn',), ('a',)]
   assert cell.values['test acc'] == [0.9, 0.8, 1.0]
-  mean, std = sweep_report.mean_std(cell.values['test acc'])
+  mean, std = sweep_tables.mean_std(cell.values['test acc'])
   assert mean == pytest.approx(0.9) and std == pytest.approx(0.1)  # ddof=1
   assert table.missing == ['model=cnn,data=b,seed=2']
   assert table.references == {(('mlp',), ('a',)): 0.62, (('cnn',), ('b',)): 0.25}
 
 
 def test_markdown_shows_reference_difference_and_missing_runs(tmp_path):
-  text = sweep_report.markdown(sweep_report.aggregate(_fake_sweep(tmp_path / 's')))
+  text = sweep_tables.markdown(sweep_tables.aggregate(_fake_sweep(tmp_path / 's')))
   rows = [[c.strip() for c in line.strip('|').split('|')]
           for line in text.splitlines() if line.startswith('|')]
   assert rows[0] == ['model', 'test acc (a)', 'paper (a)', 'difference (a)', 'steps (a)',
@@ -66,15 +66,15 @@ def test_markdown_shows_reference_difference_and_missing_runs(tmp_path):
 
 
 def test_csv_and_latex_parse_back(tmp_path):
-  table = sweep_report.aggregate(_fake_sweep(tmp_path / 's'))
-  rows = list(csv.DictReader(io.StringIO(sweep_report.csv_text(table))))
+  table = sweep_tables.aggregate(_fake_sweep(tmp_path / 's'))
+  rows = list(csv.DictReader(io.StringIO(sweep_tables.csv_text(table))))
   assert len(rows) == 4
   cnn_b = next(r for r in rows if r['model'] == 'cnn' and r['data'] == 'b')
   assert cnn_b['seeds'] == '2' and float(cnn_b['paper']) == 0.25
   assert float(cnn_b['test acc mean']) == pytest.approx(0.2)
   assert float(cnn_b['test acc std']) == pytest.approx(0.1414213562)
   assert next(r for r in rows if r['model'] == 'mlp' and r['data'] == 'b')['paper'] == ''
-  tex = sweep_report.latex(table).splitlines()
+  tex = sweep_tables.latex(table).splitlines()
   begin, end = tex.index(r'\begin{tabular}{lrrrrrrrr}'), tex.index(r'\end{tabular}')
   body = [l for l in tex[begin + 1:end] if l.endswith(r'\\')]
   assert len(body) == 3 and all(l.count('&') == 8 for l in body)
@@ -83,7 +83,7 @@ def test_csv_and_latex_parse_back(tmp_path):
 
 def test_plots_average_validation_curves_per_point(tmp_path):
   root = _fake_sweep(tmp_path / 's')
-  _, runs = sweep_lib.read_record(root)
+  _, runs = grid.read_record(root)
   steps, mean, std, seeds = sweep_plots.mean_curve(root, runs[9:12], 'accuracy')  # cnn, b
   assert list(steps) == [10, 20] and seeds == 2
   assert mean == pytest.approx([0.1, 0.2]) and std == pytest.approx([0.0707107, 0.1414214])
@@ -108,12 +108,12 @@ def test_report_cli_writes_tables_and_rejects_other_directories(tmp_path):
 @pytest.mark.parametrize('value, percent, text', [
     (-0.0004, True, '+0.0'), (-0.025, True, '-2.5'), (0.01, True, '+1.0'), (-0.002, False, '-0.002')])
 def test_differences_are_signed_and_never_minus_zero(value, percent, text):
-  assert sweep_report._signed(value, percent) == text
+  assert sweep_tables._signed(value, percent) == text
 
 
 def test_loss_curves_spanning_more_than_a_decade_get_a_log_axis(tmp_path):
   root = _fake_sweep(tmp_path / 's')
-  _, runs = sweep_lib.read_record(root)
+  _, runs = grid.read_record(root)
   wide = [r for r in runs if r.labels == {'model': 'mlp', 'data': 'a'}]
   for run in wide:  # Loss 2.0 -> 0.02 over the run; the other points stay within 0.1 -> 0.05.
     (root / run.name / 'metrics.jsonl').write_text(''.join(
@@ -130,14 +130,14 @@ def test_loss_curves_spanning_more_than_a_decade_get_a_log_axis(tmp_path):
 
 def test_a_torn_metrics_line_is_skipped_and_a_damaged_summary_is_named(tmp_path):
   root = _fake_sweep(tmp_path / 's')
-  _, runs = sweep_lib.read_record(root)
+  _, runs = grid.read_record(root)
   with open(root / runs[0].name / 'metrics.jsonl', 'a') as f:
     f.write('{"step": 30, "split": "valid')  # What a run killed mid-write leaves.
   steps, _, _, seeds = sweep_plots.mean_curve(root, runs[:3], 'accuracy')
   assert list(steps) == [10, 20] and seeds == 3
   (root / runs[1].name / 'summary.json').write_text('{"steps": 1')
   with pytest.raises(UserError, match=f"{runs[1].name}/summary.json is damaged"):
-    sweep_report.aggregate(root)
+    sweep_tables.aggregate(root)
 
 
 def test_a_report_never_imports_the_files_sweep_json_names(tmp_path):
@@ -149,5 +149,5 @@ def test_a_report_never_imports_the_files_sweep_json_names(tmp_path):
   for run in record['runs']:
     run['config'] = str(trap)
   (root / 'sweep.json').write_text(json.dumps(record))
-  sweep_report.write_report(root)
+  sweep_tables.write_report(root)
   assert not marker.exists()

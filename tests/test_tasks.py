@@ -4,8 +4,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from research import early_stopping, losses, tasks, tokens
+from research.core import losses, tasks, tokens
 from research.errors import UserError
+from research.run import early_stopping
 
 
 def test_classification_sums_count_only_real_examples():

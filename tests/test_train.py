@@ -7,8 +7,8 @@ import pytest
 
 import research
 from conftest import run_cli
-from research import config as config_lib
-from research import restore, steps
+from research import api, config as config_lib
+from research.core import steps
 from research.errors import UserError
 
 
@@ -150,11 +150,11 @@ def test_gpt_checkpoint_generates_text(tmp_path):
   summary = research.train_and_evaluate(config, str(tmp_path))
   assert 0.0 <= summary['final']['test']['exact_match'] <= 1.0
   assert summary['final']['test']['perplexity'] > 1.0
-  greedy = restore.generate_text(str(tmp_path), ['12+35=', '7+8='])
+  greedy = api.generate_text(str(tmp_path), ['12+35=', '7+8='])
   assert greedy[0].startswith('12+35=') and greedy[1].startswith('7+8=')
   assert len(greedy[0]) > len('12+35=')
-  assert greedy == restore.generate_text(str(tmp_path), ['12+35=', '7+8='])
-  sampled = [restore.generate_text(str(tmp_path), ['12+35='], temperature=1.5, seed=s)[0]
+  assert greedy == api.generate_text(str(tmp_path), ['12+35=', '7+8='])
+  sampled = [api.generate_text(str(tmp_path), ['12+35='], temperature=1.5, seed=s)[0]
              for s in (0, 0, 1, 2, 3)]
   assert sampled[0] == sampled[1] and len(set(sampled)) > 1
   cli = run_cli('generate', '--workdir', str(tmp_path), '--prompt', '12+35=')

@@ -1,4 +1,4 @@
-"""Vectorized groups (research/vectorized.py) equal separate runs, and resume like them.
+"""Vectorized groups (research/run/vectorized.py) equal separate runs, and resume like them.
 
 Tolerance: vmapped steps (vectorize_mode='vmap', the HYPER group) compile to a different XLA
 program than a single run's (batched matmuls, fused and reordered reductions), so parameters and
@@ -16,8 +16,8 @@ import pytest
 
 import research
 from research import config as config_lib
-from research import experiment, vectorized
 from research.errors import UserError
+from research.run import grouping, parts, vectorized
 
 VMAP_TOLERANCE, EXACT = dict(rtol=1e-5, atol=1e-6), dict(rtol=0, atol=0)
 BASE = dict(total_steps=30, eval_every=10, checkpoint_every=30, log_every=5, num_devices=1,
@@ -108,7 +108,7 @@ def test_group_equals_separate_runs(request, separate, members):
     _assert_close(expected['final'], summary['final'], tolerance)
     _assert_close_rows(_rows(alone), _rows(workdir), tolerance)
     # The member's workdir holds a single-run checkpoint: load_run reads it like any run's.
-    saved = lambda run_dir: experiment.state_to_save(research.load_run(str(run_dir)).state)
+    saved = lambda run_dir: parts.state_to_save(research.load_run(str(run_dir)).state)
     _assert_close(saved(alone), saved(workdir), tolerance)  # Parameters and optimizer state.
     config = json.loads((workdir / 'config.json').read_text())
     assert config.pop('vectorize_mode') == member.get('vectorize_mode', 'vmap')
@@ -138,17 +138,17 @@ def test_a_group_stopped_after_a_checkpoint_resumes_to_the_same_result(tmp_path,
 
 
 def test_vectorizable_names_what_differs():
-  assert vectorized.vectorizable([_config(**m) for m in SEEDS]) is None
-  assert vectorized.vectorizable([_config(**m) for m in HYPER]) is None
-  reason = vectorized.vectorizable([_config(), _config(**{'model.hidden_sizes': (16,)})])
+  assert grouping.vectorizable([_config(**m) for m in SEEDS]) is None
+  assert grouping.vectorizable([_config(**m) for m in HYPER]) is None
+  reason = grouping.vectorizable([_config(), _config(**{'model.hidden_sizes': (16,)})])
   assert reason == 'differ in model.hidden_sizes'
-  reason = vectorized.vectorizable([_config(), _config(batch_size=16, loss='mse')])
+  reason = grouping.vectorizable([_config(), _config(batch_size=16, loss='mse')])
   assert reason == 'differ in batch_size, loss'
-  assert 'one device' in vectorized.vectorizable([_config(num_devices=8)] * 2)
-  assert vectorized.vectorizable([_config(num_devices=None)] * 2) is None  # Runs on device 0.
+  assert 'one device' in grouping.vectorizable([_config(num_devices=8)] * 2)
+  assert grouping.vectorizable([_config(num_devices=None)] * 2) is None  # Runs on device 0.
   # Early stopping is per member (a stopped member is frozen while the others go on).
-  assert vectorized.vectorizable([_config(**{'early_stopping.patience': 2})] * 2) is None
-  assert vectorized.vectorizable([]) is not None
+  assert grouping.vectorizable([_config(**{'early_stopping.patience': 2})] * 2) is None
+  assert grouping.vectorizable([]) is not None
   with pytest.raises(UserError, match='differ in model.hidden_sizes'):
     vectorized.train_vectorized([_config(), _config(**{'model.hidden_sizes': (16,)})],
                                 ['a', 'b'], 'g')

@@ -7,8 +7,9 @@ import pytest
 from tensorboard.backend.event_processing import event_accumulator
 
 from research import config as config_lib
-from research import metrics, metric_writers
+
 from research.errors import UserError
+from research.rundir import metric_writers
 
 ROWS = [(10, 'train', {'loss': 2.25, 'accuracy': 0.125, 'count': 640}),
         (20, 'train', {'loss': 1.5, 'accuracy': 0.5, 'count': 640}),
@@ -36,7 +37,7 @@ def _write(writer, rows):
 
 
 def test_jsonl_and_tensorboard_hold_the_same_rows(tmp_path):
-  writer = metrics.MultiWriter([metrics.JsonlWriter(tmp_path / 'metrics.jsonl'),
+  writer = metric_writers.MultiWriter([metric_writers.JsonlWriter(tmp_path / 'metrics.jsonl'),
                                 metric_writers.TensorBoardWriter(tmp_path / 'tensorboard')])
   _write(writer, ROWS)
   writer.close()
@@ -51,11 +52,11 @@ def test_jsonl_and_tensorboard_hold_the_same_rows(tmp_path):
 
 
 def test_a_resume_hides_the_points_after_the_restored_step_in_both(tmp_path):
-  first = metrics.MultiWriter([metrics.JsonlWriter(tmp_path / 'metrics.jsonl'),
+  first = metric_writers.MultiWriter([metric_writers.JsonlWriter(tmp_path / 'metrics.jsonl'),
                                metric_writers.TensorBoardWriter(tmp_path / 'tensorboard')])
   _write(first, ROWS)  # Then killed after step 30; the newest checkpoint is step 20.
   first.close()
-  resumed = metrics.MultiWriter([metrics.JsonlWriter(tmp_path / 'metrics.jsonl'),
+  resumed = metric_writers.MultiWriter([metric_writers.JsonlWriter(tmp_path / 'metrics.jsonl'),
                                  metric_writers.TensorBoardWriter(tmp_path / 'tensorboard')])
   assert resumed.truncate_after(20) == 3  # The three JSONL rows of step 30.
   rerun = [(30, 'train', {'loss': 0.5, 'accuracy': 0.875}), (40, 'validation', {'loss': 0.25})]
@@ -72,7 +73,7 @@ def test_a_resume_hides_the_points_after_the_restored_step_in_both(tmp_path):
 
 
 def test_tensorboard_can_be_switched_off(tmp_path):
-  from research import workdir as workdir_lib
+  from research.rundir import workdir as workdir_lib
   config = config_lib.base()
   with_board = workdir_lib.Workdir(tmp_path / 'a').metric_writer(config)
   config.tensorboard = False

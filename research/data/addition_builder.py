@@ -1,7 +1,7 @@
 """TFDS builder `addition`: integer-addition strings, generated offline, with checkable answers.
 
 Every example is the text "{a}+{b}={c}" (e.g. "407+93=500") with `a`, `b` drawn uniformly from
-[0, 10**DIGITS), stored as byte tokens (`research.tokens`) right-padded with PAD to SEQ_LEN.
+[0, 10**DIGITS), stored as byte tokens (`research.core.tokens`) right-padded with PAD to SEQ_LEN.
 
 Configs:
 - `lm` (the default): `c = a + b`. Features `tokens` and `prompt_length`, the number of tokens
@@ -21,7 +21,7 @@ import dataclasses
 import numpy as np
 import tensorflow_datasets as tfds
 
-from research import tokens
+from research.core import tokens
 from research.data import local_builder
 
 DIGITS = 3

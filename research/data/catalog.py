@@ -21,11 +21,7 @@ from typing import Any
 import tensorflow_datasets as tfds
 
 from research import errors
-from research.data import encoding as encoding_lib
-from research.data import idx
-from research.data import integrity
-from research.data import mnist_idx_builder
-from research.data import sources
+from research.data import encoding as encoding_lib, idx, integrity, mnist_idx_builder, sources
 
 # Names that are prepared here on first use (importing `research.data` registers the builders).
 BUNDLED = ('digits', 'mnist1d', 'mnist1d/original', 'mnist1d/shuffled', 'mnist_idx', 'addition',

@@ -15,8 +15,9 @@ reads no data at all, and the data is opened only when batches are asked for (`r
 import logging
 import threading
 
-from research import errors, rundir
+from research import errors
 from research.data import catalog
+from research.rundir import layout
 
 log = logging.getLogger('research')
 
@@ -74,7 +75,7 @@ def open(dataset_cfg, verify: bool = True) -> Dataset:  # pylint: disable=redefi
   return Dataset(dataset_cfg, prepared=_load(dataset_cfg, verify))
 
 
-def recorded(dataset_cfg, record: dict, where: str = rundir.DATASET) -> Dataset:
+def recorded(dataset_cfg, record: dict, where: str = layout.DATASET) -> Dataset:
   """The handle of a finished run's dataset from its `record()` (read from `where`); nothing is
   opened until batches are asked for."""
   try:

@@ -7,7 +7,7 @@ Kinds of input (`Preprocessing.kind`):
            `dataset.audio_length` samples (default 16,000); a fixed-length one is kept as is.
   tokens   int32 byte tokens that the builder stores in `feature` (fixed length, PAD=0), with
            the builder's `prompt_length` when it has one (e.g. `addition`).
-  text     a string feature, byte-encoded (`research.tokens`) and cut or padded with PAD to
+  text     a string feature, byte-encoded (`research.core.tokens`) and cut or padded with PAD to
            `dataset.seq_len` tokens (default 128): one example per record (lm1b).
   windows  the bytes of all texts of a split, concatenated and cut into consecutive windows of
            `dataset.seq_len` tokens, one example per window; the remainder is dropped. For
@@ -30,7 +30,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from research import errors
-from research import tokens
+from research.core import tokens
 
 KINDS = ('dense', 'audio', 'tokens', 'text', 'windows')
 TOKEN_KINDS = ('tokens', 'text', 'windows')

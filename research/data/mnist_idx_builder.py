@@ -25,8 +25,7 @@ import urllib.request
 import numpy as np
 import tensorflow_datasets as tfds
 
-from research.data import idx
-from research.data import local_builder
+from research.data import idx, local_builder
 from research.errors import UserError
 
 _DESCRIPTION = """\

@@ -34,8 +34,7 @@ import grain
 import numpy as np
 
 from research import errors
-from research.data import catalog
-from research.data import dataset as dataset_lib
+from research.data import catalog, dataset as dataset_lib
 
 # Threads that assemble batches ahead of the training step (overlapping it: XLA releases the
 # GIL). Elements here are whole batches, so a couple of threads and a short buffer suffice.

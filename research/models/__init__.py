@@ -3,14 +3,15 @@
 Each family lives in its own module and exposes `from_config(model_cfg, ctx)` (ctx: a
 `Context` with the output size, input shape, computation dtype and BatchNorm axis) and
 `validate(model_cfg)`, both reading a complete model group: every field of the family, with the
-defaults of research/schema.py where the config does not set one (`complete`). Every model is called as `model.apply(variables, inputs, train=...)` and
+defaults of research/config/schema.py where the config does not set one (`complete`). Every
+model is called as `model.apply(variables, inputs, train=...)` and
 returns float32 logits: [batch, outputs] for classifiers, [batch, length, vocab] for token models.
 Models with BatchNorm keep running statistics in the `batch_stats` collection.
 """
 import ml_collections
 from flax import linen as nn
 
-from research import schema
+from research.config import schema
 from research.errors import unknown
 from research.models import bert, cnn, gpt, gru, linear, mlp, resnet, vgg, vit, wavenet
 from research.models.context import Context

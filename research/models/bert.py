@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import ml_collections
 from flax import linen as nn
 
-from research import tokens as tokens_lib
+from research.core import tokens as tokens_lib
 from research.errors import UserError, unknown
 from research.models import transformer
 from research.models.context import Context

@@ -16,8 +16,8 @@ import jax.numpy as jnp
 import ml_collections
 from flax import linen as nn
 
-from research import schema
-from research import tokens as tokens_lib
+from research.config import schema
+from research.core import tokens as tokens_lib
 from research.errors import UserError
 from research.models import checks, remat as remat_lib
 from research.models.context import Context

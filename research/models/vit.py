@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import ml_collections
 from flax import linen as nn
 
-from research import schema
+from research.config import schema
 from research.errors import UserError, unknown
 from research.models import checks
 from research.models.context import Context, with_channels

@@ -1,0 +1,121 @@
+"""The `research` command's arguments: the parser, checks of single values (before JAX is
+imported, so that a typo costs no start-up time), and `--config.a.b=V` overrides."""
+import argparse
+import importlib.metadata
+import math
+from typing import Sequence
+
+from research.cli import listing
+from research.devices import multihost
+from research.errors import UserError
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+  """argparse that reports a usage error in one line."""
+
+  def error(self, message: str):
+    self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _workdir(value: str) -> str:
+  """A workdir: an empty or blank path (an unset shell variable) would mean the current one."""
+  if not value.strip():
+    raise argparse.ArgumentTypeError(f"must name a directory, got {value!r} (an unset variable?)")
+  return value
+
+
+def _number(parse, allowed: str, within):
+  """An argparse type: `parse(value)` when it parses and `within(number)`; else what is allowed."""
+  def check(value: str):
+    try:
+      number = parse(value)
+    except ValueError:
+      raise argparse.ArgumentTypeError(f"must be {allowed}, got {value!r}") from None
+    if not within(number):
+      raise argparse.ArgumentTypeError(f"must be {allowed}, got {number}")
+    return number
+  return check
+
+
+_positive_int = _number(int, 'an integer >= 1', lambda n: n >= 1)
+_temperature = _number(float, 'a finite number >= 0 (0: greedy)',
+                       lambda n: math.isfinite(n) and n >= 0)
+
+
+def _version() -> str:
+  try:
+    return importlib.metadata.version('research')
+  except importlib.metadata.PackageNotFoundError:
+    return 'unknown (not installed)'
+
+
+def parser(description: str) -> argparse.ArgumentParser:
+  """The parser of `research ...`; `description` heads its --help."""
+  parser = _Parser(prog='research', description=description)
+  parser.add_argument('--verbose', action='store_true', help='show tracebacks and debug logs')
+  parser.add_argument('--version', action='version', version=f'research {_version()}')
+  commands = parser.add_subparsers(dest='command', required=True, parser_class=_Parser)
+  train = commands.add_parser(
+      'train', help='train a config in a workdir (resumes if it has checkpoints)',
+      epilog='Override any config field with --config.a.b=VALUE (Python literal or string).')
+  train.add_argument('--config', required=True, metavar='FILE.py[:ARG]',
+                     help='a config file defining get_config() (or get_config(arg))')
+  train.add_argument('--workdir', required=True, type=_workdir,
+                     help='directory for checkpoints and metrics')
+  train.add_argument('--dry-run', action='store_true',
+                     help='print the resolved config as JSON and exit; no workdir is created')
+  train.add_argument('--verbose', action='store_true', default=argparse.SUPPRESS)
+  multihost.add_arguments(train)
+  evaluate = commands.add_parser('eval', help="evaluate a workdir's newest checkpoint")
+  evaluate.add_argument('--workdir', required=True, type=_workdir)
+  evaluate.add_argument('--split', default='test', help='train | validation | test')
+  evaluate.add_argument('--step', type=int, default=None, help='a checkpoint step (newest)')
+  evaluate.add_argument('--verbose', action='store_true', default=argparse.SUPPRESS)
+  sample = commands.add_parser('generate', help="continue prompts with a workdir's language model")
+  sample.add_argument('--workdir', required=True, type=_workdir)
+  sample.add_argument('--prompt', action='append', required=True,
+                      help='text to continue (repeat for a batch)')
+  sample.add_argument('--max-new-tokens', type=_positive_int, default=None,
+                      help="default: up to the model's sequence length")
+  sample.add_argument('--temperature', type=_temperature, default=0.0, help='0: greedy')
+  sample.add_argument('--top-k', type=_positive_int, default=None)
+  sample.add_argument('--seed', type=int, default=0)
+  sample.add_argument('--verbose', action='store_true', default=argparse.SUPPRESS)
+  sweep = commands.add_parser(
+      'sweep', help="run every point of an experiment file (resumes; skips finished runs)")
+  sweep.add_argument('experiment', help='an experiment file defining get_sweep()')
+  sweep.add_argument('--workdir', required=True, type=_workdir,
+                     help='one sub-directory per run goes here')
+  sweep.add_argument('--jobs', type=_positive_int, default=1, help='runs side by side (default 1)')
+  sweep.add_argument('--dry-run', action='store_true', help='list the runs, run nothing')
+  sweep.add_argument('--no-vectorize', dest='vectorize', action='store_false',
+                     help='train every seed in its own process instead of one vmapped program')
+  sweep.add_argument('--verbose', action='store_true', default=argparse.SUPPRESS)
+  report = commands.add_parser(
+      'report', help="tables and plots of a sweep directory, or a single run's report")
+  report.add_argument('workdir', type=_workdir, help='a sweep --workdir, or a train --workdir')
+  report.add_argument('--verbose', action='store_true', default=argparse.SUPPRESS)
+  lister = commands.add_parser(
+      'list', help='shipped configs, models, datasets, losses, optimizers, tasks, config keys')
+  lister.add_argument('kind', nargs='?', choices=listing.KINDS, help='what to list (default: all)')
+  lister.add_argument('--verbose', action='store_true', default=argparse.SUPPRESS)
+  return parser
+
+
+def split_overrides(extra: Sequence[str]) -> list[str]:
+  """Collects `--config.a.b=V` and `--config.a.b V` into 'a.b=V' strings."""
+  overrides, i = [], 0
+  while i < len(extra):
+    arg = extra[i]
+    if not arg.startswith('--config.'):
+      raise UserError(f"unrecognized argument {arg!r}; overrides look like --config.a.b=VALUE")
+    body = arg[len('--config.'):]
+    if '=' not in body:
+      if i + 1 >= len(extra):
+        raise UserError(f"override {arg} needs a value: {arg}=VALUE")
+      body, i = f'{body}={extra[i + 1]}', i + 1
+    overrides.append(body)
+    i += 1
+  return overrides

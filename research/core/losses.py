@@ -1,0 +1,74 @@
+"""Loss functions by name. Each maps (logits [..., C], integer labels [...]) → losses [...].
+
+Per-example (or per-token) values, not means, let the caller weight by a mask, so that a padded
+evaluation batch, a sharded training batch and padded token sequences all average over exactly
+the real examples. `label_smoothing` mixes the one-hot target with the uniform distribution.
+"""
+import functools
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from research.errors import UserError, unknown
+
+
+def _no_smoothing(label_smoothing) -> bool:
+  """True for a plain 0; a traced value (one per vmapped member, research/run/vectorized.py) always
+  takes the smoothing path, whose arithmetic gives the same loss at 0."""
+  return isinstance(label_smoothing, (int, float)) and not label_smoothing
+
+
+def _targets(logits: jnp.ndarray, labels: jnp.ndarray, label_smoothing: float) -> jnp.ndarray:
+  one_hot = jax.nn.one_hot(labels, logits.shape[-1], dtype=logits.dtype)
+  return one_hot if _no_smoothing(label_smoothing) else optax.smooth_labels(
+      one_hot, label_smoothing)
+
+
+def cross_entropy(logits, labels, label_smoothing: float = 0.0) -> jnp.ndarray:
+  """Softmax cross-entropy, −Σ_c y_c log softmax(logits)_c, with optionally smoothed y."""
+  if _no_smoothing(label_smoothing):
+    return optax.softmax_cross_entropy_with_integer_labels(logits, labels)
+  return optax.softmax_cross_entropy(logits, _targets(logits, labels, label_smoothing))
+
+
+def mse(logits, labels, label_smoothing: float = 0.0) -> jnp.ndarray:
+  """Mean squared error between the raw outputs and one-hot targets, as the seed writes it.
+
+  Averaged over classes: (1/C) Σ_c (y_c − ŷ_c)².
+  """
+  return jnp.mean(jnp.square(logits - _targets(logits, labels, label_smoothing)), axis=-1)
+
+
+def sigmoid_binary_cross_entropy(logits, labels, label_smoothing: float = 0.0) -> jnp.ndarray:
+  """Independent sigmoid per class against one-hot targets, averaged over classes."""
+  return jnp.mean(optax.sigmoid_binary_cross_entropy(
+      logits, _targets(logits, labels, label_smoothing)), axis=-1)
+
+
+LOSSES = {
+    'cross_entropy': cross_entropy,
+    'mse': mse,
+    'sigmoid_binary_cross_entropy': sigmoid_binary_cross_entropy,
+}
+
+
+def get(name: str, label_smoothing: float = 0.0) -> Callable:
+  """The loss `name` as fn(logits, labels) -> per-example losses."""
+  if name not in LOSSES:
+    raise unknown('config.loss', name, LOSSES)
+  if not 0.0 <= label_smoothing < 1.0:
+    raise UserError(f"config.label_smoothing must be in [0, 1), got {label_smoothing}")
+  return functools.partial(LOSSES[name], label_smoothing=label_smoothing)
+
+
+def masked_token_cross_entropy(logits, targets, weights) -> tuple[jnp.ndarray, jnp.ndarray]:
+  """Token-level cross-entropy summed over positions where `weights` is 1: (sum, count).
+
+  The language-model losses: next-token prediction (weights mark real, non-pad targets) and
+  masked-token prediction (weights mark the hidden positions).
+  """
+  per_token = optax.softmax_cross_entropy_with_integer_labels(logits, targets)
+  weights = weights.astype(per_token.dtype)
+  return (per_token * weights).sum(), weights.sum()

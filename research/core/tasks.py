@@ -1,0 +1,98 @@
+"""What a model is trained to predict: classification, next-token or masked-token prediction.
+
+A task turns a data batch into model inputs and weighted targets (`prepare`); the loss and the
+metrics are then the same code for all of them (`loss_and_sums`): a loss per example (classes)
+or per token (language models), weighted by `weights` (zero for padding examples, padding tokens
+and, for masked-token prediction, the positions that were not hidden). Metrics are
+(sum, count) pairs, so they add up exactly across batches and devices.
+"""
+import dataclasses
+import math
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+
+from research.core import metric_sums, tokens as tokens_lib
+from research.errors import UserError, unknown
+
+TASKS = ('classification', 'language_model', 'masked_lm')
+
+
+def _example_mask(batch: dict) -> jnp.ndarray:
+  """1.0 for real examples; eval batches mark padding examples with mask False."""
+  if 'mask' in batch:
+    return batch['mask'].astype(jnp.float32)
+  return jnp.ones(batch['input'].shape[:1], jnp.float32)
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+  name: str
+  mask_rate: float = 0.15  # masked_lm: the share of non-pad tokens hidden per sequence.
+
+  @property
+  def is_token_task(self) -> bool:
+    return self.name != 'classification'
+
+  def prepare(self, batch: dict, rng: jax.Array) -> tuple[jnp.ndarray, dict]:
+    """Returns (model inputs, targets) with targets {'labels', 'weights', 'examples'}."""
+    examples = _example_mask(batch)
+    if self.name == 'classification':
+      return batch['input'], {'labels': batch['label'], 'weights': examples,
+                              'examples': examples}
+    tokens = batch['input']
+    if self.name == 'language_model':
+      # Every real input token predicts its successor, so the first PAD after a text is a
+      # target too: it is the end-of-text marker that generation must produce to stop.
+      targets = tokens[:, 1:]
+      weights = (tokens[:, :-1] != tokens_lib.PAD) * examples[:, None]
+      result = {'labels': targets, 'weights': weights, 'examples': examples}
+      if 'prompt_length' in batch:  # Targets after the prompt: the answer of a prompted task.
+        positions = jnp.arange(targets.shape[1])[None, :]
+        result['answer_weights'] = weights * (positions >= batch['prompt_length'][:, None] - 1)
+      return tokens[:, :-1], result
+    hidden = jax.random.uniform(rng, tokens.shape) < self.mask_rate
+    hidden = hidden & (tokens != tokens_lib.PAD)
+    inputs = jnp.where(hidden, tokens_lib.MASK, tokens)
+    return inputs, {'labels': tokens, 'weights': hidden * examples[:, None],
+                    'examples': examples}
+
+  def loss_and_sums(self, loss_fn: Callable, logits: jnp.ndarray,
+                    targets: dict) -> tuple[jnp.ndarray, dict]:
+    """The weighted mean loss (what is differentiated) and the metric (sum, count) pairs."""
+    labels, weights = targets['labels'], targets['weights'].astype(jnp.float32)
+    per_item = loss_fn(logits, labels)
+    total = weights.sum()
+    correct = (logits.argmax(-1) == labels).astype(jnp.float32)
+    sums = {'loss': ((per_item * weights).sum(), total),
+            'accuracy': ((correct * weights).sum(), total),
+            'count': targets['examples'].sum()}
+    if not self.is_token_task and logits.shape[-1] > 5:
+      top5 = jax.lax.top_k(logits, 5)[1] == labels[..., None]
+      sums['top5_accuracy'] = ((top5.any(-1) * weights).sum(), total)
+    if 'answer_weights' in targets:  # Teacher-forced: every answer token right.
+      answer = targets['answer_weights'].astype(jnp.float32)
+      has_answer = (answer.sum(-1) > 0).astype(jnp.float32)
+      all_right = ((correct * answer).sum(-1) == answer.sum(-1)) * has_answer
+      sums['answer_accuracy'] = (all_right.sum(), has_answer.sum())
+    return (per_item * weights).sum() / jnp.maximum(total, 1.0), sums
+
+  def summarize(self, sums: dict) -> dict:
+    """Host-side means of accumulated sums, plus perplexity for the token tasks."""
+    out = metric_sums.means(sums)
+    if self.is_token_task:
+      out['perplexity'] = math.exp(min(out['loss'], 700.0))
+    return out
+
+
+def create(config) -> Task:
+  """The task of a config (one with `task` and `mask_rate`, as every config from base() has);
+  UserError for an unknown task or a bad mask rate: the one check of these fields."""
+  name = config['task']
+  if name not in TASKS:
+    raise unknown('config.task', name, TASKS)
+  rate = config['mask_rate']
+  if not 0.0 < rate < 1.0:
+    raise UserError(f"config.mask_rate must be in (0, 1), got {rate}")
+  return Task(name=name, mask_rate=rate)

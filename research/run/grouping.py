@@ -1,0 +1,46 @@
+"""Which runs can train as one vectorized group (research/run/vectorized.py): configs that differ
+only in seed and scalar hyper-parameters. Plain Python, no JAX: the sweep planner asks it in the
+parent process without importing a backend or taking an accelerator from its children.
+"""
+import ml_collections
+
+# Config keys that may differ between members; the optimizer's are passed to every vmapped step,
+# label smoothing only when it differs (else every member uses the run's own loss function).
+OPTIMIZER_SCALARS = ('learning_rate', 'weight_decay')
+VARYING = ('seed', 'label_smoothing') + tuple(f'optimizer.{name}' for name in OPTIMIZER_SCALARS)
+
+def _flatten(tree: dict, prefix: str = '') -> dict:
+  flat = {}
+  for key, value in tree.items():
+    if isinstance(value, dict):
+      flat.update(_flatten(value, f'{prefix}{key}.'))
+    else:
+      flat[f'{prefix}{key}'] = value
+  return flat
+
+
+def vectorizable(configs: list[ml_collections.ConfigDict]) -> str | None:
+  """None when `configs` can be trained as one vmapped program; otherwise why not, as a short
+  phrase to show after "these runs ..." (e.g. "differ in model.hidden_sizes").
+
+  They may differ only in `seed`, `optimizer.learning_rate`, `optimizer.weight_decay` and
+  `label_smoothing`; they must not ask for several devices (`num_devices` None or 1: a group
+  always runs on one device, the first) or use gradient accumulation. Does not start JAX's
+  backend, so that a parent process (the sweep runner) can ask without taking an accelerator from
+  its children.
+  """
+  if not configs:
+    return 'are none: nothing to train'
+  flat = [_flatten(c.to_dict()) for c in configs]
+  keys = set().union(*flat)
+  differ = sorted(k for k in keys - set(VARYING)
+                  if any(f.get(k, '<unset>') != flat[0].get(k, '<unset>') for f in flat[1:]))
+  if differ:
+    return f"differ in {', '.join(differ)}"
+  first = configs[0]
+  if first.num_devices not in (None, 1):
+    return (f"ask for num_devices={first.num_devices}; a vectorized group runs on one device "
+            "(num_devices None or 1)")
+  if first.grad_accum_steps > 1:
+    return 'use gradient accumulation (grad_accum_steps > 1), which vectorized runs do not'
+  return None

@@ -1,0 +1,148 @@
+"""From a config to the parts of a run: data, model, loss, optimizer, devices, state.
+
+`train`, `eval` and `load` all start here, so a checkpoint is always read back into exactly the
+structure that wrote it.
+
+`config.validate` checks the shared settings and imports no registry. The registries (models,
+optimizers, losses, tasks, sharding rules) check their own fields, each in one place, and they
+do it while they build (`build`), so a run consults each registry once. `check` runs those same
+checks on a config without preparing data or computing anything with JAX (what a sweep does for
+every expanded run before any starts): the model fields are checked without the dataset's
+shapes (those are checked when the model is built), the optimizer's without a step count.
+"""
+import dataclasses
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+from flax import linen as nn
+from flax.training import train_state
+
+from research import config as config_lib, data, models
+from research.core import losses, optim, tasks
+from research.devices import placement, sharding
+from research.errors import UserError
+
+DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
+
+
+class TrainState(train_state.TrainState):
+  """Flax's TrainState (step, params, optimizer state), the run's base RNG key, and BatchNorm
+  statistics (None for models without BatchNorm).
+
+  Step keys are derived from `rng` by folding in the step (and the device index under pmap), so
+  the key itself never changes and a resumed run draws the same dropout masks.
+  """
+  rng: jax.Array
+  batch_stats: Any = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Parts:
+  config: ml_collections.ConfigDict  # Resolved: total_steps, data_dir, intervals filled in.
+  data: data.Dataset  # The handle that every iterator and evaluator of the run reads.
+  model: nn.Module
+  task: tasks.Task
+  loss_fn: Callable
+  optimizer: optax.GradientTransformation
+  devices: placement.Placement
+
+  @property
+  def info(self) -> data.DatasetInfo:
+    return self.data.info
+
+  @property
+  def process_batch_size(self) -> int:
+    return self.config.batch_size // jax.process_count()
+
+  @property
+  def eval_batch_size(self) -> int:
+    """The global evaluation batch: `eval_batch_size`, or the training batch when unset."""
+    return self.config.eval_batch_size or self.config.batch_size
+
+  def init_state(self, key: jax.Array | None = None) -> TrainState:
+    """Fresh parameters and optimizer state, on the host's default device (not yet replicated).
+
+    `key` defaults to `PRNGKey(config.seed)`; passing keys lets `jax.vmap` initialize several
+    seeds at once (research/run/vectorized.py)."""
+    key = jax.random.PRNGKey(self.config.seed) if key is None else key
+    init_key, dropout_key = jax.random.split(key)
+    dummy = jnp.zeros((1,) + tuple(self.info.input_shape), self.info.input_dtype)
+    if self.task.name == 'language_model':  # The model reads all tokens but the last.
+      dummy = dummy[:, :-1]
+    variables = jax.jit(lambda k: self.model.init(k, dummy, train=False))(init_key)
+    return TrainState.create(apply_fn=self.model.apply, params=variables['params'],
+                             tx=self.optimizer, rng=dropout_key,
+                             batch_stats=variables.get('batch_stats'))
+
+
+def build(config: ml_collections.ConfigDict, dataset: data.Dataset | None = None) -> Parts:
+  """Validates `config`, prepares its dataset, and builds everything a run needs.
+
+  `dataset`: the handle of `config.dataset` when there is one already, e.g. a finished run's
+  recorded one (`data.recorded`), which builds the model without opening the data.
+
+  Raises `UserError` for anything wrong with the config, the data or the device layout.
+  """
+  config_lib.validate(config)
+  devices = placement.create(config.parallel, config.num_devices, config.mesh,
+                            sharding.rules_from_config(config))
+  devices.check_batch(config.batch_size)
+  accum = config.grad_accum_steps
+  if accum > 1:
+    devices.check_batch(config.batch_size // accum, 'a micro-batch (batch_size / grad_accum_steps)')
+  task = tasks.create(config)
+  dataset = data.open(config.dataset) if dataset is None else dataset
+  info = dataset.info
+  if config.batch_size > info.split_sizes['train']:
+    raise UserError(f"config.batch_size={config.batch_size} is larger than the training split of "
+                    f"{info.name!r} ({info.split_sizes['train']} examples); use at most that")
+  resolved = config_lib.resolve(config, data.steps_per_epoch(info, config.batch_size))
+  ctx = models.Context(num_outputs=_num_outputs(task, info), input_shape=tuple(info.input_shape),
+                       dtype=DTYPES[resolved.dtype],
+                       axis_name=devices.axis_name)
+  return Parts(
+      config=resolved, data=dataset, model=models.build(resolved.model, ctx), task=task,
+      loss_fn=losses.get(resolved.loss, resolved.label_smoothing),
+      optimizer=optim.create(resolved.optimizer, resolved.total_steps,
+                             resolved.skip_nonfinite),
+      devices=devices)
+
+
+def _num_outputs(task: tasks.Task, info: data.DatasetInfo) -> int:
+  """Classes for classification; the vocabulary for next- and masked-token prediction."""
+  if task.is_token_task:
+    if not info.vocab_size:
+      raise UserError(f"config.task={task.name!r} needs a token dataset; {info.name!r} has "
+                      f"{info.input_dtype} inputs of shape {tuple(info.input_shape)}")
+    return info.vocab_size
+  if not info.num_classes:
+    raise UserError(f"config.task='classification' needs labels; {info.name!r} has none "
+                    "(use task='language_model' or 'masked_lm')")
+  return info.num_classes
+
+
+def state_to_save(state: TrainState) -> dict:
+  """The checkpointed part of a train state: arrays only (functions are rebuilt from config)."""
+  saved = {'step': state.step, 'params': state.params, 'opt_state': state.opt_state,
+           'rng': state.rng}
+  if state.batch_stats is not None:
+    saved['batch_stats'] = state.batch_stats
+  return saved
+
+
+def state_from_saved(template: TrainState, saved: dict) -> TrainState:
+  return template.replace(**saved)
+
+
+def check(config: ml_collections.ConfigDict) -> None:
+  """Raises UserError for anything in `config` that a run would refuse before its data is read."""
+  config_lib.validate(config)
+  full = ml_collections.ConfigDict(config_lib.with_defaults(config.to_dict()))
+  losses.get(full.loss, full.label_smoothing)
+  tasks.create(full)
+  models.validate(full.model)
+  optim.validate(full.optimizer)
+  sharding.rules_from_config(full)

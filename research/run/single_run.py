@@ -1,0 +1,135 @@
+"""One run as a program of the loop (research/run/loop.py): an experiment's compiled steps on its
+devices, its grain iterator, whole-split evaluation and exact-match decoding.
+
+`Steps` is also what `research eval` and the Python API evaluate with.
+"""
+import functools
+
+import jax
+import numpy as np
+
+from research import data
+from research.core import generate, metric_sums, steps
+from research.run import dispatch, flops, parts
+from research.rundir import checkpoint
+
+
+class Steps:
+  """The compiled steps of one experiment, and whole-split evaluation with them."""
+
+  def __init__(self, exp: parts.Parts):
+    self.exp = exp
+    kwargs = dict(task=exp.task, loss_fn=exp.loss_fn, axis_name=exp.devices.axis_name)
+    train_kwargs = dict(grad_accum_steps=exp.config.grad_accum_steps,
+                        skip_nonfinite=exp.config.skip_nonfinite)
+    self.per_dispatch = exp.config.steps_per_dispatch
+    step = steps.train_steps if self.per_dispatch > 1 else steps.train_step
+    self.train = exp.devices.compile(functools.partial(step, **kwargs, **train_kwargs))
+    self._one_step = functools.partial(steps.train_step, **kwargs, **train_kwargs)  # For FLOPs.
+    self.eval = exp.devices.compile(functools.partial(steps.eval_step, **kwargs),
+                                    donate_state=False)
+    new_tokens = exp.info.input_shape[0] - 1  # Compiled once, used for every split.
+    self._answers = jax.jit(lambda params, tokens, lengths: generate.answer_exact_match(
+        generate.generate(exp.model, params, tokens, lengths, new_tokens), tokens, lengths))
+
+  def flops_per_step(self, state: parts.TrainState, host_batch: dict) -> float | None:
+    """XLA's count of the FLOPs of one training step on the global batch (research/run/flops.py)."""
+    return flops.train_step_flops(self._one_step, state, host_batch,
+                                  axis_name=self.exp.devices.axis_name,
+                                  stacked=self.per_dispatch > 1)
+
+  def _eval_batches(self, split: str):
+    return data.eval_batches(self.exp.data, split,
+                             self.exp.eval_batch_size // jax.process_count(),
+                             jax.process_index(), jax.process_count())
+
+  def evaluate(self, state: parts.TrainState, split: str) -> dict:
+    """Loss and accuracy over every example of `split`, each counted once."""
+    devices, sums = self.exp.devices, None
+    for batch in self._eval_batches(split):
+      batch_sums = self.eval(state, devices.shard_batch(batch))
+      if devices.needs_step_sync:
+        jax.block_until_ready(batch_sums)
+      sums = metric_sums.add_sums(sums, batch_sums)
+    return self.exp.task.summarize(devices.metrics_to_host(sums))
+
+  def exact_match(self, state: parts.TrainState, split: str) -> float | None:
+    """Share of `split`'s prompts whose greedy generated answer is exactly right.
+
+    Only for next-token prediction on a dataset with prompts (e.g. `addition`); None otherwise.
+    Runs on one device with the host's copy of the parameters: generation is evaluation-only.
+    """
+    if self.exp.task.name != 'language_model':
+      return None
+    params = jax.device_put(self.exp.devices.to_host(state.params), jax.local_devices()[0])
+    right = total = 0
+    for batch in self._eval_batches(split):
+      lengths = batch.get('prompt_length')
+      if lengths is None or not lengths[batch['mask']].all():
+        return None  # No prompts: nothing to answer.
+      matches = np.asarray(self._answers(params, batch['input'], np.maximum(lengths, 1)))
+      right += int(matches[batch['mask']].sum())
+      total += int(batch['mask'].sum())
+    return right / total if total else None
+
+
+class SingleRun:
+  """The loop's program for one run (`members` = 1): `research train`."""
+
+  members = 1
+
+  def __init__(self, exp: parts.Parts):
+    self.exp, self.config, self.task, self.devices = exp, exp.config, exp.task, exp.devices
+    self.steps = Steps(exp)
+    self.steps_per_dispatch = self.steps.per_dispatch
+    self._iterator = data.train_iterator(exp.data, exp.process_batch_size,
+                                         exp.config.seed, jax.process_index(),
+                                         jax.process_count())
+    self._first_batch = None
+
+  def init_state(self) -> parts.TrainState:
+    return self.exp.init_state()
+
+  def restore(self, ckpt: checkpoint.Checkpointer, state: parts.TrainState
+              ) -> tuple[int, parts.TrainState]:
+    step, saved = ckpt.restore_newest_good(
+        parts.state_to_save(self.devices.restore_target(state)), self._iterator)
+    return step, parts.state_from_saved(state, saved)
+
+  def place(self, state: parts.TrainState) -> parts.TrainState:
+    return self.devices.place_state(state)
+
+  def train(self, state: parts.TrainState, active: np.ndarray):
+    """One dispatch (`steps_per_dispatch` steps); `active` is all True: a single run that stops
+    early ends the loop."""
+    del active
+    host_batch = dispatch.next_batches(self._iterator, self.steps_per_dispatch)
+    if self._first_batch is None:
+      self._first_batch = host_batch
+    batch = self.devices.shard_batch(host_batch, stacked=self.steps_per_dispatch > 1)
+    return self.steps.train(state, batch)
+
+  def flops_per_step(self, state: parts.TrainState) -> float | None:
+    return self.steps.flops_per_step(state, self._first_batch)
+
+  def window_to_host(self, window: list) -> list:
+    return jax.device_get(self.devices.metrics_to_host(window))
+
+  def member_sums(self, host_sums: dict, k: int) -> dict:
+    del k
+    return host_sums
+
+  def evaluate(self, state: parts.TrainState, split: str) -> list[dict]:
+    return [self.steps.evaluate(state, split)]
+
+  def exact_match(self, state: parts.TrainState, split: str) -> list[float | None]:
+    return [self.steps.exact_match(state, split)]
+
+  def save(self, ckpt: checkpoint.Checkpointer, step: int, state: parts.TrainState) -> None:
+    ckpt.save(step, self.devices.for_checkpoint(parts.state_to_save(state)), self._iterator)
+
+  def finish(self, state: parts.TrainState, steps_per_member: list[int]) -> None:
+    """Nothing more to write: the run's last checkpoint is its own."""
+
+  def summary_extras(self) -> dict:
+    return {}

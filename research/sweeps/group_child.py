@@ -1,0 +1,55 @@
+"""Child process of `research sweep`: trains several seeds of one grid point as one vmapped program.
+
+  python -P -m research.sweeps.group_child --sweep-dir DIR --group-dir DIR/groups/G RUN_NAME ...
+
+Not meant to be typed by hand: the sweep runner starts it. The run names are looked up in
+DIR/sweep.json; each run's workdir DIR/<run name> gets the normal contract, and the group's own
+checkpoints live in --group-dir, so rerunning resumes. Exit codes as `research train`.
+"""
+import argparse
+import json
+import pathlib
+import sys
+from typing import Sequence
+
+from research.errors import UserError
+from research.run import preemption
+from research.sweeps import grid
+
+
+def train_group(sweep_dir: str, group_dir: str, names: Sequence[str]) -> list[dict]:
+  from research.run import vectorized  # pylint: disable=g-import-not-at-top
+  _, runs = grid.read_record(sweep_dir)
+  by_name = {r.name: r for r in runs}
+  unknown = [n for n in names if n not in by_name]
+  if unknown:
+    raise UserError(f"runs {', '.join(unknown)} are not in {sweep_dir}/{grid.SWEEP_FILE}")
+  selected = [by_name[n] for n in names]
+  configs = grid.build_configs(selected)
+  return vectorized.train_vectorized(
+      [configs[r.name] for r in selected],
+      [str(pathlib.Path(sweep_dir) / r.name) for r in selected], group_dir)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+  parser = argparse.ArgumentParser(prog='research.sweeps.group_child', description=__doc__)
+  parser.add_argument('--sweep-dir', required=True)
+  parser.add_argument('--group-dir', required=True)
+  parser.add_argument('runs', nargs='+')
+  args = parser.parse_args(argv)
+  try:
+    summaries = train_group(args.sweep_dir, args.group_dir, args.runs)
+  except UserError as e:
+    print(f"research.sweeps.group_child: error: {e}", file=sys.stderr)
+    return 2
+  except preemption.Preempted as e:
+    print(f"research.sweeps.group_child: {e}", file=sys.stderr)
+    return e.exit_code
+  for name, summary in zip(args.runs, summaries):
+    print(json.dumps({'run': name, 'steps': summary['steps'],
+                      'test_accuracy': round(summary['final']['test']['accuracy'], 4)}))
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())

@@ -25,7 +25,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from research.core import losses, optim, steps as steps_lib, tasks
+from research.core import losses, optim, steps as steps_lib, tasks, train_state
 from research.devices import placement, sharding
 from research.models import gpt
 from research.run import flops, parts
@@ -51,7 +51,7 @@ def run(preset: dict, dtype: str, steps: int, rules_name: str, remat: str) -> di
       name='adamw', learning_rate=3e-4, weight_decay=0.01, grad_clip_norm=1.0)), steps + 2)
   tokens = np.zeros((1, preset['seq_len']), np.int32)
   variables = jax.jit(lambda k: model.init(k, tokens))(jax.random.PRNGKey(0))
-  state = parts.TrainState.create(apply_fn=model.apply, params=variables['params'],
+  state = train_state.TrainState.create(apply_fn=model.apply, params=variables['params'],
                                        tx=optimizer, rng=jax.random.PRNGKey(1))
   num_params = sum(x.size for x in jax.tree.leaves(state.params))
   step_fn = functools.partial(steps_lib.train_step, task=tasks.Task('language_model'),

@@ -24,7 +24,7 @@ import numpy as np
 from flax import linen as nn
 
 from research import data
-from research.core import generate, tasks, tokens as tokens_lib
+from research.core import generate, tasks, tokens as tokens_lib, train_state
 from research.devices import placement
 from research.errors import UserError
 from research.run import parts, single_run
@@ -53,7 +53,7 @@ class LoadedRun:
   model: nn.Module
   params: dict
   step: int
-  state: parts.TrainState
+  state: train_state.TrainState
   dataset: data.Dataset | None = dataclasses.field(default=None, repr=False, compare=False)
 
   @property
@@ -93,7 +93,7 @@ class LoadedRun:
     return Batch(inputs=np.asarray(inputs)[:count], labels=np.asarray(targets['labels'])[:count])
 
 
-def _open(workdir: str, step: int | None) -> tuple[parts.Parts, parts.TrainState]:
+def _open(workdir: str, step: int | None) -> tuple[parts.Parts, train_state.TrainState]:
   path = pathlib.Path(workdir)
   if not layout.is_run(path):
     raise UserError(f"{str(path)!r} is not a research workdir (no {layout.CONFIG})")
@@ -109,7 +109,7 @@ def _open(workdir: str, step: int | None) -> tuple[parts.Parts, parts.TrainState
     if not kept:
       raise UserError(f"workdir {str(path)!r} has no checkpoint to restore")
     initial = exp.init_state()
-    template = parts.state_to_save(initial)
+    template = train_state.state_to_save(initial)
     if step is None:
       step, saved = ckpt.restore_newest_good(template)
     elif step not in kept:
@@ -119,7 +119,7 @@ def _open(workdir: str, step: int | None) -> tuple[parts.Parts, parts.TrainState
       saved = ckpt.restore(step, template)
   finally:
     ckpt.close()
-  return exp, parts.state_from_saved(initial, saved)
+  return exp, train_state.state_from_saved(initial, saved)
 
 
 def load_run(workdir: str, step: int | None = None) -> LoadedRun:

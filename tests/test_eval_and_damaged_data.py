@@ -17,6 +17,7 @@ import pytest
 from conftest import run_cli
 from research import api, data
 from research.devices import placement
+from research.core import train_state
 from research.errors import UserError
 from research.run import parts
 from research.rundir import checkpoint, layout
@@ -85,7 +86,7 @@ def test_reading_skips_a_step_removed_after_listing_and_moves_nothing(trained, t
   ckpt = checkpoint.Checkpointer(workdir, read_only=True)
   assert ckpt.all_steps() == [2, 4]
   shutil.rmtree(workdir / 'checkpoints' / '4')  # A running training's clean-up, meanwhile.
-  step, saved = ckpt.restore_newest_good(parts.state_to_save(exp.init_state()))
+  step, saved = ckpt.restore_newest_good(train_state.state_to_save(exp.init_state()))
   ckpt.close()
   assert step == 2 and int(saved['step']) == 2
   assert not (workdir / checkpoint.DAMAGED).exists()

@@ -16,8 +16,9 @@ import pytest
 
 import research
 from research import config as config_lib
+from research.core import train_state
 from research.errors import UserError
-from research.run import grouping, parts, vectorized
+from research.run import grouping, vectorized
 
 VMAP_TOLERANCE, EXACT = dict(rtol=1e-5, atol=1e-6), dict(rtol=0, atol=0)
 BASE = dict(total_steps=30, eval_every=10, checkpoint_every=30, log_every=5, num_devices=1,
@@ -108,7 +109,7 @@ def test_group_equals_separate_runs(request, separate, members):
     _assert_close(expected['final'], summary['final'], tolerance)
     _assert_close_rows(_rows(alone), _rows(workdir), tolerance)
     # The member's workdir holds a single-run checkpoint: load_run reads it like any run's.
-    saved = lambda run_dir: parts.state_to_save(research.load_run(str(run_dir)).state)
+    saved = lambda run_dir: train_state.state_to_save(research.load_run(str(run_dir)).state)
     _assert_close(saved(alone), saved(workdir), tolerance)  # Parameters and optimizer state.
     config = json.loads((workdir / 'config.json').read_text())
     assert config.pop('vectorize_mode') == member.get('vectorize_mode', 'vmap')

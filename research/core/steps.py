@@ -9,8 +9,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from research.core import microbatch, tasks
-from research.run import parts
+from research.core import microbatch, tasks, train_state
 
 
 def dropout_rng(base: jax.Array, step: jax.Array, axis_name: str | None = None) -> jax.Array:
@@ -22,7 +21,7 @@ def dropout_rng(base: jax.Array, step: jax.Array, axis_name: str | None = None) 
   return rng
 
 
-def _apply(state: parts.TrainState, params, inputs, *, train: bool, rng=None):
+def _apply(state: train_state.TrainState, params, inputs, *, train: bool, rng=None):
   """Runs the model; in training, BatchNorm models also return their updated statistics."""
   variables = {'params': params}
   if state.batch_stats is None:
@@ -36,9 +35,9 @@ def _apply(state: parts.TrainState, params, inputs, *, train: bool, rng=None):
   return logits, updates['batch_stats']
 
 
-def train_step(state: parts.TrainState, batch: dict, *, task: tasks.Task,
+def train_step(state: train_state.TrainState, batch: dict, *, task: tasks.Task,
                loss_fn: Callable, axis_name: str | None = None, grad_accum_steps: int = 1,
-               skip_nonfinite: bool = False) -> tuple[parts.TrainState, dict]:
+               skip_nonfinite: bool = False) -> tuple[train_state.TrainState, dict]:
   """One gradient step on `batch`; returns the new state and metric (sum, count) pairs.
 
   Pure: the dropout (and token-masking) key comes from `state.rng` and the step
@@ -67,8 +66,8 @@ def train_step(state: parts.TrainState, batch: dict, *, task: tasks.Task,
   return _update(state, grads, sums, batch_stats, skip_nonfinite)
 
 
-def _update(state: parts.TrainState, grads, sums: dict, batch_stats,
-            skip_nonfinite: bool = False) -> tuple[parts.TrainState, dict]:
+def _update(state: train_state.TrainState, grads, sums: dict, batch_stats,
+            skip_nonfinite: bool = False) -> tuple[train_state.TrainState, dict]:
   """Applies the (averaged) gradients; adds the gradient norm to the metric sums.
 
   With `skip_nonfinite`, finite gradients can still overflow a parameter (a huge learning rate):
@@ -89,7 +88,7 @@ def _update(state: parts.TrainState, grads, sums: dict, batch_stats,
   return new, sums
 
 
-def _summed_loss_gradients(state: parts.TrainState, params, batch_stats, batch: dict,
+def _summed_loss_gradients(state: train_state.TrainState, params, batch_stats, batch: dict,
                            rng: jax.Array, *, task: tasks.Task, loss_fn: Callable):
   """Gradients of one micro-batch's summed weighted loss, its metric sums and BatchNorm
   statistics (the micro-batch's own task key and dropout key both derive from `rng`)."""
@@ -106,14 +105,14 @@ def _summed_loss_gradients(state: parts.TrainState, params, batch_stats, batch: 
   return grads, sums, batch_stats if new_stats is None else new_stats
 
 
-def train_steps(state: parts.TrainState, batches: dict, **step_kwargs
-                ) -> tuple[parts.TrainState, dict]:
+def train_steps(state: train_state.TrainState, batches: dict, **step_kwargs
+                ) -> tuple[train_state.TrainState, dict]:
   """`train_step` over a stack of k batches ([k, batch, ...]) with `lax.scan`: k steps in one
   dispatch (`config.steps_per_dispatch`); the metric sums come back stacked, one row per step."""
   return jax.lax.scan(lambda s, b: train_step(s, b, **step_kwargs), state, batches)
 
 
-def eval_step(state: parts.TrainState, batch: dict, *, task: tasks.Task,
+def eval_step(state: train_state.TrainState, batch: dict, *, task: tasks.Task,
               loss_fn: Callable, axis_name: str | None = None) -> dict:
   """Metric (sum, count) pairs over the real examples of `batch` (`mask` True).
 

@@ -11,32 +11,21 @@ every expanded run before any starts): the model fields are checked without the 
 shapes (those are checked when the model is built), the optimizer's without a step count.
 """
 import dataclasses
-from typing import Any, Callable
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
 import ml_collections
 import optax
 from flax import linen as nn
-from flax.training import train_state
 
 from research import config as config_lib, data, models
 from research.core import losses, optim, tasks
+from research.core.train_state import TrainState
 from research.devices import placement, sharding
 from research.errors import UserError
 
 DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
-
-
-class TrainState(train_state.TrainState):
-  """Flax's TrainState (step, params, optimizer state), the run's base RNG key, and BatchNorm
-  statistics (None for models without BatchNorm).
-
-  Step keys are derived from `rng` by folding in the step (and the device index under pmap), so
-  the key itself never changes and a resumed run draws the same dropout masks.
-  """
-  rng: jax.Array
-  batch_stats: Any = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,19 +111,6 @@ def _num_outputs(task: tasks.Task, info: data.DatasetInfo) -> int:
     raise UserError(f"config.task='classification' needs labels; {info.name!r} has none "
                     "(use task='language_model' or 'masked_lm')")
   return info.num_classes
-
-
-def state_to_save(state: TrainState) -> dict:
-  """The checkpointed part of a train state: arrays only (functions are rebuilt from config)."""
-  saved = {'step': state.step, 'params': state.params, 'opt_state': state.opt_state,
-           'rng': state.rng}
-  if state.batch_stats is not None:
-    saved['batch_stats'] = state.batch_stats
-  return saved
-
-
-def state_from_saved(template: TrainState, saved: dict) -> TrainState:
-  return template.replace(**saved)
 
 
 def check(config: ml_collections.ConfigDict) -> None:

@@ -9,7 +9,7 @@ import jax
 import numpy as np
 
 from research import data
-from research.core import generate, metric_sums, steps
+from research.core import generate, metric_sums, steps, train_state
 from research.run import dispatch, flops, parts
 from research.rundir import checkpoint
 
@@ -32,7 +32,7 @@ class Steps:
     self._answers = jax.jit(lambda params, tokens, lengths: generate.answer_exact_match(
         generate.generate(exp.model, params, tokens, lengths, new_tokens), tokens, lengths))
 
-  def flops_per_step(self, state: parts.TrainState, host_batch: dict) -> float | None:
+  def flops_per_step(self, state: train_state.TrainState, host_batch: dict) -> float | None:
     """XLA's count of the FLOPs of one training step on the global batch (research/run/flops.py)."""
     return flops.train_step_flops(self._one_step, state, host_batch,
                                   axis_name=self.exp.devices.axis_name,
@@ -43,7 +43,7 @@ class Steps:
                              self.exp.eval_batch_size // jax.process_count(),
                              jax.process_index(), jax.process_count())
 
-  def evaluate(self, state: parts.TrainState, split: str) -> dict:
+  def evaluate(self, state: train_state.TrainState, split: str) -> dict:
     """Loss and accuracy over every example of `split`, each counted once."""
     devices, sums = self.exp.devices, None
     for batch in self._eval_batches(split):
@@ -53,7 +53,7 @@ class Steps:
       sums = metric_sums.add_sums(sums, batch_sums)
     return self.exp.task.summarize(devices.metrics_to_host(sums))
 
-  def exact_match(self, state: parts.TrainState, split: str) -> float | None:
+  def exact_match(self, state: train_state.TrainState, split: str) -> float | None:
     """Share of `split`'s prompts whose greedy generated answer is exactly right.
 
     Only for next-token prediction on a dataset with prompts (e.g. `addition`); None otherwise.
@@ -87,19 +87,19 @@ class SingleRun:
                                          jax.process_count())
     self._first_batch = None
 
-  def init_state(self) -> parts.TrainState:
+  def init_state(self) -> train_state.TrainState:
     return self.exp.init_state()
 
-  def restore(self, ckpt: checkpoint.Checkpointer, state: parts.TrainState
-              ) -> tuple[int, parts.TrainState]:
+  def restore(self, ckpt: checkpoint.Checkpointer, state: train_state.TrainState
+              ) -> tuple[int, train_state.TrainState]:
     step, saved = ckpt.restore_newest_good(
-        parts.state_to_save(self.devices.restore_target(state)), self._iterator)
-    return step, parts.state_from_saved(state, saved)
+        train_state.state_to_save(self.devices.restore_target(state)), self._iterator)
+    return step, train_state.state_from_saved(state, saved)
 
-  def place(self, state: parts.TrainState) -> parts.TrainState:
+  def place(self, state: train_state.TrainState) -> train_state.TrainState:
     return self.devices.place_state(state)
 
-  def train(self, state: parts.TrainState, active: np.ndarray):
+  def train(self, state: train_state.TrainState, active: np.ndarray):
     """One dispatch (`steps_per_dispatch` steps); `active` is all True: a single run that stops
     early ends the loop."""
     del active
@@ -109,7 +109,7 @@ class SingleRun:
     batch = self.devices.shard_batch(host_batch, stacked=self.steps_per_dispatch > 1)
     return self.steps.train(state, batch)
 
-  def flops_per_step(self, state: parts.TrainState) -> float | None:
+  def flops_per_step(self, state: train_state.TrainState) -> float | None:
     return self.steps.flops_per_step(state, self._first_batch)
 
   def window_to_host(self, window: list) -> list:
@@ -119,16 +119,16 @@ class SingleRun:
     del k
     return host_sums
 
-  def evaluate(self, state: parts.TrainState, split: str) -> list[dict]:
+  def evaluate(self, state: train_state.TrainState, split: str) -> list[dict]:
     return [self.steps.evaluate(state, split)]
 
-  def exact_match(self, state: parts.TrainState, split: str) -> list[float | None]:
+  def exact_match(self, state: train_state.TrainState, split: str) -> list[float | None]:
     return [self.steps.exact_match(state, split)]
 
-  def save(self, ckpt: checkpoint.Checkpointer, step: int, state: parts.TrainState) -> None:
-    ckpt.save(step, self.devices.for_checkpoint(parts.state_to_save(state)), self._iterator)
+  def save(self, ckpt: checkpoint.Checkpointer, step: int, state: train_state.TrainState) -> None:
+    ckpt.save(step, self.devices.for_checkpoint(train_state.state_to_save(state)), self._iterator)
 
-  def finish(self, state: parts.TrainState, steps_per_member: list[int]) -> None:
+  def finish(self, state: train_state.TrainState, steps_per_member: list[int]) -> None:
     """Nothing more to write: the run's last checkpoint is its own."""
 
   def summary_extras(self) -> dict:

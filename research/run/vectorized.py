@@ -46,7 +46,7 @@ import ml_collections
 import numpy as np
 
 from research import data
-from research.core import losses, metric_sums, optim, steps
+from research.core import losses, metric_sums, optim, steps, train_state
 from research.errors import UserError
 from research.run import grouping, loop, parts, preemption, single_run
 from research.rundir import checkpoint, workdir as workdir_lib
@@ -121,7 +121,7 @@ class _Group:
     return functools.partial(losses.LOSSES[self.config.loss],
                              label_smoothing=hyper['label_smoothing'])
 
-  def _member_step(self, state: parts.TrainState, batch: dict, hyper: dict, active):
+  def _member_step(self, state: train_state.TrainState, batch: dict, hyper: dict, active):
     """`steps.train_step` with the member's own optimizer (traced learning rate and decay); a
     member that stopped early (`active` False) keeps its state as it was."""
     cfg = self.config
@@ -134,29 +134,29 @@ class _Group:
       new = jax.tree.map(lambda a, b: jnp.where(active, a, b), new, state)
     return new, sums
 
-  def _member_eval(self, state: parts.TrainState, batch: dict, hyper: dict) -> dict:
+  def _member_eval(self, state: train_state.TrainState, batch: dict, hyper: dict) -> dict:
     return steps.eval_step(state, batch, task=self.task, loss_fn=self._loss_fn(hyper))
 
   # The loop's program interface (research/run/loop.py).
 
-  def init_state(self) -> parts.TrainState:
+  def init_state(self) -> train_state.TrainState:
     """The members' fresh states stacked: each initialized from its own seed, as a run would."""
     keys = np.stack([jax.random.PRNGKey(m.config.seed) for m in self.experiments])
     return jax.jit(jax.vmap(self.exp.init_state))(keys)  # One compile, not one per operation.
 
-  def restore(self, ckpt: checkpoint.Checkpointer, state: parts.TrainState):
-    step, saved = ckpt.restore_newest_good(parts.state_to_save(state), *self._streams)
+  def restore(self, ckpt: checkpoint.Checkpointer, state: train_state.TrainState):
+    step, saved = ckpt.restore_newest_good(train_state.state_to_save(state), *self._streams)
     log.info('resumed the group of %d from step %d', self.members, step)
-    return step, parts.state_from_saved(state, saved)
+    return step, train_state.state_from_saved(state, saved)
 
-  def place(self, state: parts.TrainState) -> parts.TrainState:
+  def place(self, state: train_state.TrainState) -> train_state.TrainState:
     return state
 
   def _next_batch(self) -> dict:
     batches = [next(s) for s in self._streams]
     return {key: np.stack([batches[s][key] for s in self.stream_of]) for key in batches[0]}
 
-  def train(self, state: parts.TrainState, active: np.ndarray):
+  def train(self, state: train_state.TrainState, active: np.ndarray):
     k = self.steps_per_dispatch
     batch = self._next_batch() if k == 1 else jax.tree.map(
         lambda *xs: np.stack(xs), *[self._next_batch() for _ in range(k)])
@@ -164,7 +164,7 @@ class _Group:
       self._first_batch = jax.tree.map(lambda x: x[0] if k == 1 else x[:, 0], batch)
     return self._train(state, batch, self._hyper_on_device, active)
 
-  def flops_per_step(self, state: parts.TrainState) -> float | None:
+  def flops_per_step(self, state: train_state.TrainState) -> float | None:
     """XLA's FLOPs of one member's step, counted as a separate run counts its own (cheaper to
     lower than the whole group's program, and the same number in both summaries)."""
     return self._run_steps.flops_per_step(_member(state, 0), self._first_batch)
@@ -175,7 +175,7 @@ class _Group:
   def member_sums(self, host_sums: dict, k: int) -> dict:
     return _member(host_sums, k)
 
-  def evaluate(self, state: parts.TrainState, split: str) -> list[dict]:
+  def evaluate(self, state: train_state.TrainState, split: str) -> list[dict]:
     """Every member's metrics over the whole of `split` (the same padded batches as a run)."""
     sums = None
     for batch in data.eval_batches(self.exp.data, split, self.exp.eval_batch_size):
@@ -183,19 +183,19 @@ class _Group:
     host = jax.device_get(sums)
     return [self.task.summarize(_member(host, k)) for k in range(self.members)]
 
-  def exact_match(self, state: parts.TrainState, split: str) -> list[float | None]:
+  def exact_match(self, state: train_state.TrainState, split: str) -> list[float | None]:
     """Generation runs member by member, as it does per run."""
     if self.task.name != 'language_model':
       return [None] * self.members
     return [self._run_steps.exact_match(_member(state, k), split) for k in range(self.members)]
 
-  def save(self, ckpt: checkpoint.Checkpointer, step: int, state: parts.TrainState) -> None:
-    ckpt.save(step, jax.device_get(parts.state_to_save(state)), *self._streams)
+  def save(self, ckpt: checkpoint.Checkpointer, step: int, state: train_state.TrainState) -> None:
+    ckpt.save(step, jax.device_get(train_state.state_to_save(state)), *self._streams)
 
-  def finish(self, state: parts.TrainState, steps_per_member: list[int]) -> None:
+  def finish(self, state: train_state.TrainState, steps_per_member: list[int]) -> None:
     """Each member's final state into its own workdir, in the single-run checkpoint format (so
     `research eval` and `load_run` work on it), at the step the member ended at."""
-    saved = jax.device_get(parts.state_to_save(state))
+    saved = jax.device_get(train_state.state_to_save(state))
     for k, (run_dir, step) in enumerate(zip(self.run_dirs, steps_per_member)):
       own = checkpoint.Checkpointer(run_dir, keep=self.config.keep_checkpoints)
       if own.latest_step() != step:  # Else saved before a kill in this final phase.

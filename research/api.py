@@ -68,8 +68,14 @@ class LoadedRun:
   def predict(self, inputs) -> np.ndarray:
     """The model's logits for `inputs` (as `batch` returns them), in evaluation mode: no
     dropout, BatchNorm with its stored statistics. Classification: [n, classes]; token
-    tasks: [n, length, vocabulary]."""
-    return np.asarray(self.model.apply(self.variables, jnp.asarray(inputs), train=False))
+    tasks: [n, length, vocabulary]; regression: predictions in the target's own units (the
+    training split's standardization undone), [n, *target_shape]."""
+    outputs = np.asarray(self.model.apply(self.variables, jnp.asarray(inputs), train=False))
+    if self.config.task != 'regression':
+      return outputs
+    info = self.dataset.info
+    mean, std = info.target_scale
+    return (outputs * std + mean).reshape((len(outputs), *info.target_shape))
 
   def batch(self, split: str = 'test', size: int = 8) -> Batch:
     """The first `size` examples of `split` ('train', 'validation' or 'test', in the dataset's
@@ -79,7 +85,8 @@ class LoadedRun:
     255, or by 16 for `digits`' 0..16 counts; see research/data/encoding.py), or int32 tokens.
     `labels`: int32 class ids [n]; for token tasks the target tokens (next-token prediction:
     inputs are the tokens but the last, labels the tokens but the first; masked-token
-    prediction: inputs with the positions that evaluation hides masked, labels all tokens).
+    prediction: inputs with the positions that evaluation hides masked, labels all tokens);
+    for regression the real-valued targets in their own units [n, *target_shape].
     """
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
       raise UserError(f"size must be a positive integer, got {size!r}")
@@ -90,7 +97,8 @@ class LoadedRun:
       batches.close()
     count = int(first['mask'].sum())
     inputs, targets = tasks.create(self.config).prepare(first, jax.random.PRNGKey(0))
-    return Batch(inputs=np.asarray(inputs)[:count], labels=np.asarray(targets['labels'])[:count])
+    labels = first['target'] if self.config.task == 'regression' else targets['labels']
+    return Batch(inputs=np.asarray(inputs)[:count], labels=np.asarray(labels)[:count])
 
 
 def _open(workdir: str, step: int | None) -> tuple[parts.Parts, train_state.TrainState]:

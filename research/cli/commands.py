@@ -99,10 +99,14 @@ def _train(args, extra, stop_request: preemption.StopRequest) -> int:
     summary = train.train_and_evaluate(config, args.workdir, source=source,
                                        stop_request=stop_request)
   test = summary['final']['test']
+  # The headline test metrics of the task: accuracy (classes, tokens) or rmse and r2 (regression).
   print(json.dumps({'workdir': args.workdir, 'steps': summary['steps'],
-                    'test_accuracy': round(test['accuracy'], 4),
-                    'test_loss': round(test['loss'], 4)}))
+                    **{f'test_{name}': round(test[name], 4) for name in RESULT_METRICS
+                       if isinstance(test.get(name), float)}}))
   return EXIT_OK
+
+
+RESULT_METRICS = ('accuracy', 'rmse', 'r2', 'loss')
 
 
 def _dry_run(config) -> int:

@@ -52,8 +52,10 @@ OPTIMIZER = dict(name='adam', learning_rate=1e-3, momentum=0.0, nesterov=False, 
                  weight_decay=0.0, schedule='constant', warmup_steps=0, grad_clip_norm=0.0,
                  state_dtype='float32')
 
-# Read by some datasets only (token windows, audio clips); not filled into other configs.
-DATASET_FIELDS = dict(seq_len=128, audio_length=16000)
+# Read by some datasets only (token windows, audio clips, forecasting windows cut from a series:
+# `context_length` past values in, the next `horizon` values out, a window every `stride` steps);
+# not filled into other configs.
+DATASET_FIELDS = dict(seq_len=128, audio_length=16000, context_length=12, horizon=3, stride=1)
 
 TOP: dict[str, Any] = dict(
     seed=0,

@@ -1,4 +1,5 @@
-"""Loss functions by name. Each maps (logits [..., C], integer labels [...]) → losses [...].
+"""Loss functions by name. Each maps (logits [..., C], integer labels [...]) → losses [...];
+the regression losses map (predictions [B, D], real targets [B, D]) → losses [B] (mean over D).
 
 Per-example (or per-token) values, not means, let the caller weight by a mask, so that a padded
 evaluation batch, a sharded training batch and padded token sequences all average over exactly
@@ -53,10 +54,42 @@ LOSSES = {
     'sigmoid_binary_cross_entropy': sigmoid_binary_cross_entropy,
 }
 
+# Huber's threshold, in the units the regression loss sees: standardized targets (core/tasks.py),
+# so 1.0 means one training-split standard deviation whatever the data's own units.
+HUBER_DELTA = 1.0
 
-def get(name: str, label_smoothing: float = 0.0) -> Callable:
-  """The loss `name` as fn(logits, labels) -> per-example losses."""
+
+def squared_error(predictions, targets) -> jnp.ndarray:
+  """Mean over a target's values of (y − ŷ)²: the seed's MSE for real-valued targets."""
+  return jnp.mean(jnp.square(predictions - targets), axis=-1)
+
+
+def absolute_error(predictions, targets) -> jnp.ndarray:
+  return jnp.mean(jnp.abs(predictions - targets), axis=-1)
+
+
+def huber(predictions, targets) -> jnp.ndarray:
+  """Quadratic within HUBER_DELTA of the target, linear beyond (optax's Huber loss)."""
+  return jnp.mean(optax.huber_loss(predictions, targets, delta=HUBER_DELTA), axis=-1)
+
+
+REGRESSION_LOSSES = {'mse': squared_error, 'mae': absolute_error, 'huber': huber}
+
+
+def get(name: str, label_smoothing: float = 0.0, task: str = 'classification') -> Callable:
+  """The loss `name` for `task` as fn(logits, labels) -> per-example losses. The regression task
+  takes REGRESSION_LOSSES, every other task LOSSES (`mse` is in both: against real targets, or
+  against one-hot class targets as the seed writes it)."""
+  if task == 'regression':
+    if name not in REGRESSION_LOSSES:
+      kind = 'a classification loss' if name in LOSSES else 'not a loss'
+      raise UserError(f"config.loss={name!r} is {kind}; config.task='regression' allows "
+                      f"{', '.join(REGRESSION_LOSSES)}")
+    return REGRESSION_LOSSES[name]
   if name not in LOSSES:
+    if name in REGRESSION_LOSSES:
+      raise UserError(f"config.loss={name!r} is a regression loss; config.task={task!r} "
+                      f"allows {', '.join(LOSSES)}")
     raise unknown('config.loss', name, LOSSES)
   if not 0.0 <= label_smoothing < 1.0:
     raise UserError(f"config.label_smoothing must be in [0, 1), got {label_smoothing}")

@@ -1,4 +1,5 @@
-"""What a model is trained to predict: classification, next-token or masked-token prediction.
+"""What a model is trained to predict: classification, next-token or masked-token prediction,
+or real-valued targets (regression: core/regression.py).
 
 A task turns a data batch into model inputs and weighted targets (`prepare`); the loss and the
 metrics are then the same code for all of them (`loss_and_sums`): a loss per example (classes)
@@ -13,10 +14,12 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
-from research.core import metric_sums, tokens as tokens_lib
+from research.core import metric_sums, regression, tokens as tokens_lib
 from research.errors import UserError, unknown
 
-TASKS = ('classification', 'language_model', 'masked_lm')
+TASKS = ('classification', 'language_model', 'masked_lm', 'regression')
+# The validation-minus-train metric summary.json reports besides the loss's, by task.
+GAP_METRICS = {'regression': 'rmse'}
 
 
 def _example_mask(batch: dict) -> jnp.ndarray:
@@ -30,14 +33,24 @@ def _example_mask(batch: dict) -> jnp.ndarray:
 class Task:
   name: str
   mask_rate: float = 0.15  # masked_lm: the share of non-pad tokens hidden per sequence.
+  # regression: the training split's target mean and std (the dataset's `target_scale`).
+  scale: regression.Scale = regression.Scale()
 
   @property
   def is_token_task(self) -> bool:
-    return self.name != 'classification'
+    return self.name not in ('classification', 'regression')
+
+  @property
+  def gap_metric(self) -> str:
+    """The metric whose train-validation gap summary.json reports: 'accuracy' unless the task
+    names another (regression: 'rmse', validation minus train like the loss's)."""
+    return GAP_METRICS.get(self.name, 'accuracy')
 
   def prepare(self, batch: dict, rng: jax.Array) -> tuple[jnp.ndarray, dict]:
     """Returns (model inputs, targets) with targets {'labels', 'weights', 'examples'}."""
     examples = _example_mask(batch)
+    if self.name == 'regression':
+      return regression.prepare(batch, examples, self.scale)
     if self.name == 'classification':
       return batch['input'], {'labels': batch['label'], 'weights': examples,
                               'examples': examples}
@@ -61,6 +74,8 @@ class Task:
   def loss_and_sums(self, loss_fn: Callable, logits: jnp.ndarray,
                     targets: dict) -> tuple[jnp.ndarray, dict]:
     """The weighted mean loss (what is differentiated) and the metric (sum, count) pairs."""
+    if self.name == 'regression':
+      return regression.loss_and_sums(loss_fn, logits, targets, self.scale)
     labels, weights = targets['labels'], targets['weights'].astype(jnp.float32)
     per_item = loss_fn(logits, labels)
     total = weights.sum()
@@ -79,20 +94,25 @@ class Task:
     return (per_item * weights).sum() / jnp.maximum(total, 1.0), sums
 
   def summarize(self, sums: dict) -> dict:
-    """Host-side means of accumulated sums, plus perplexity for the token tasks."""
+    """Host-side means of accumulated sums, plus perplexity for the token tasks (regression:
+    mse, rmse, mae and r2 in the data's units)."""
+    if self.name == 'regression':
+      return regression.summarize(sums, self.scale)
     out = metric_sums.means(sums)
     if self.is_token_task:
       out['perplexity'] = math.exp(min(out['loss'], 700.0))
     return out
 
 
-def create(config) -> Task:
+def create(config, target_scale=None) -> Task:
   """The task of a config (one with `task` and `mask_rate`, as every config from base() has);
-  UserError for an unknown task or a bad mask rate: the one check of these fields."""
+  UserError for an unknown task or a bad mask rate: the one check of these fields.
+  `target_scale`: (mean, std) of the training targets, for regression (None: (0, 1))."""
   name = config['task']
   if name not in TASKS:
     raise unknown('config.task', name, TASKS)
   rate = config['mask_rate']
   if not 0.0 < rate < 1.0:
     raise UserError(f"config.mask_rate must be in (0, 1), got {rate}")
-  return Task(name=name, mask_rate=rate)
+  scale = regression.Scale(*map(float, target_scale)) if target_scale else regression.Scale()
+  return Task(name=name, mask_rate=rate, scale=scale)

@@ -1,14 +1,16 @@
 """Datasets: TFDS builders for the bundled datasets, and the grain input pipeline.
 
 Importing this package registers the bundled builders (`digits`, `mnist1d`, `mnist_idx`,
-`addition`, `tones`) with TFDS, so `tfds.builder('digits')` also works after `import
+`addition`, `tones`, `diabetes`, `sunspots`, `stocks`) with TFDS, so `tfds.builder('digits')` also works after `import
 research.data`.
 """
 # The builder modules are imported for their side effect: registering the TFDS builders.
 from research.data import addition_builder  # pylint: disable=unused-import
+from research.data import diabetes_builder  # pylint: disable=unused-import
 from research.data import digits_builder  # pylint: disable=unused-import
 from research.data import mnist1d_builder  # pylint: disable=unused-import
 from research.data import mnist_idx_builder  # pylint: disable=unused-import
+from research.data import series_builders  # pylint: disable=unused-import
 from research.data import tones_builder  # pylint: disable=unused-import
 from research.data.catalog import BUNDLED
 from research.data.catalog import DatasetInfo

@@ -21,11 +21,13 @@ from typing import Any
 import tensorflow_datasets as tfds
 
 from research import errors
-from research.data import encoding as encoding_lib, idx, integrity, mnist_idx_builder, sources
+from research.data import encoding as encoding_lib, idx, integrity, mnist_idx_builder, series
+from research.data import series_builders, sources
 
 # Names that are prepared here on first use (importing `research.data` registers the builders).
 BUNDLED = ('digits', 'mnist1d', 'mnist1d/original', 'mnist1d/shuffled', 'mnist_idx', 'addition',
-           'addition/lm', 'addition/check', 'tones')
+           'addition/lm', 'addition/check', 'tones', 'diabetes', 'sunspots',
+           *(f'stocks/{ticker}' for ticker in series_builders.TICKERS))
 FILE_FORMAT = 'array_record'
 DEFAULT_VALIDATION_FRACTION = 0.1
 
@@ -46,6 +48,10 @@ class DatasetInfo:
       count windows, not records.
     input_dtype: dtype of the batches' 'input': 'float32', or 'int32' for tokens.
     vocab_size: number of token values for token datasets (256: bytes), else None.
+    target_shape: one example's real-valued target shape (regression; () for a scalar, (horizon,)
+      for a series' windows), else None.
+    target_scale: (mean, std) of the TRAIN split's target values, fitted here and recorded with
+      the run (dataset.json): the regression task standardizes targets with it. None without one.
   """
   name: str
   num_classes: int | None
@@ -54,6 +60,8 @@ class DatasetInfo:
   splits: dict
   input_dtype: str = 'float32'
   vocab_size: int | None = None
+  target_shape: tuple | None = None
+  target_scale: tuple | None = None
 
 
 # How each dataset's raw examples become model input (rules by TFDS builder name).
@@ -111,14 +119,20 @@ def load(dataset_cfg, verify: bool = False) -> Prepared:
   if verify:
     _verify(name, builder)
   encoding = encoding_lib.resolve(name, builder, dataset_cfg)
-  windows = {}
+  windows, scale = {}, None
   available = {k: int(v.num_examples) for k, v in builder.info.splits.items()}
   if encoding.kind == 'windows':
     windows = {split: sources.text_windows(name, builder, split, encoding.feature,
                                            encoding.input_shape[0])
                for split in ('train', 'validation', 'test') if split in available}
     available = {k: len(v) for k, v in windows.items()}
+  elif encoding.kind == 'series':  # Windows cut inside each stretch of time.
+    windows, scale = series.windows(name, builder, encoding, dataset_cfg)
+    available = {k: len(v['input']) for k, v in windows.items()}
   splits, split_sizes = _choose_splits(name, available, fraction)
+  if encoding.has_target and encoding.kind != 'series':
+    scale = series.fit_scale(sources.open_split(builder, encoding, splits['train'], windows).read(
+        range(split_sizes['train']))['target'])
   info = DatasetInfo(
       name=name,
       num_classes=(int(builder.info.features['label'].num_classes) if encoding.has_label
@@ -128,6 +142,8 @@ def load(dataset_cfg, verify: bool = False) -> Prepared:
       splits=splits,
       input_dtype=encoding.input_dtype,
       vocab_size=encoding.vocab_size,
+      target_shape=encoding.target_shape,
+      target_scale=scale,
   )
   return Prepared(info=info, builder=builder, encoding=encoding, windows=windows)
 

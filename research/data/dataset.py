@@ -21,9 +21,12 @@ from research.rundir import layout
 
 log = logging.getLogger('research')
 
-# The fields of a record (dataset.json), as `DatasetInfo` names them.
-_FIELDS = ('name', 'num_classes', 'input_shape', 'input_dtype', 'vocab_size', 'split_sizes',
-           'splits')
+# The fields of a record (dataset.json), as `DatasetInfo` names them; a record written before the
+# optional ones existed reads them as None (a dataset without a real-valued target).
+_REQUIRED = ('name', 'num_classes', 'input_shape', 'input_dtype', 'vocab_size', 'split_sizes',
+             'splits')
+_OPTIONAL = ('target_shape', 'target_scale')
+_FIELDS = _REQUIRED + _OPTIONAL
 
 
 class Dataset:
@@ -79,7 +82,7 @@ def recorded(dataset_cfg, record: dict, where: str = layout.DATASET) -> Dataset:
   """The handle of a finished run's dataset from its `record()` (read from `where`); nothing is
   opened until batches are asked for."""
   try:
-    missing = [key for key in _FIELDS if key not in record]
+    missing = [key for key in _REQUIRED if key not in record]
     if missing:
       raise ValueError(f"lacks {', '.join(missing)}")
     info = catalog.DatasetInfo(
@@ -87,7 +90,9 @@ def recorded(dataset_cfg, record: dict, where: str = layout.DATASET) -> Dataset:
         input_shape=tuple(int(n) for n in record['input_shape']),
         split_sizes={str(k): int(v) for k, v in record['split_sizes'].items()},
         splits={str(k): str(v) for k, v in record['splits'].items()},
-        input_dtype=str(record['input_dtype']), vocab_size=_optional_int(record['vocab_size']))
+        input_dtype=str(record['input_dtype']), vocab_size=_optional_int(record['vocab_size']),
+        target_shape=_optional_tuple(record.get('target_shape'), int),
+        target_scale=_optional_tuple(record.get('target_scale'), float))
   except (ValueError, TypeError, AttributeError) as e:
     raise errors.UserError(f'{where} is damaged ({e}); delete it to read the dataset instead, '
                            'or restore it') from None
@@ -119,3 +124,7 @@ def _plain(value):
 
 def _optional_int(value) -> int | None:
   return None if value is None else int(value)
+
+
+def _optional_tuple(value, type_) -> tuple | None:
+  return None if value is None else tuple(type_(v) for v in value)

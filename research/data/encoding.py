@@ -13,6 +13,12 @@ Kinds of input (`Preprocessing.kind`):
            `dataset.seq_len` tokens, one example per window; the remainder is dropped. For
            corpora of a few long texts (tiny_shakespeare), where one example per record would
            keep only the first `seq_len` bytes of each.
+  series   one real value per record, in time order: forecasting windows (research/data/series.py)
+           of `dataset.context_length` standardized past values -> the next `dataset.horizon`
+           values, as a real-valued 'target'.
+
+A rule with a `target` feature (e.g. `diabetes`) gives batches a float32 'target' (any fixed
+shape) instead of a class 'label': data for the regression task.
 
 Batches of token kinds are {'input': int32 [B, L], 'prompt_length': int32 [B]} (zeros where the
 dataset has no prompt), plus 'label' int32 [B] when the dataset has a class label. Batches of
@@ -30,12 +36,14 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from research import errors
+from research.config import schema
 from research.core import tokens
 
-KINDS = ('dense', 'audio', 'tokens', 'text', 'windows')
+KINDS = ('dense', 'audio', 'tokens', 'text', 'windows', 'series')
 TOKEN_KINDS = ('tokens', 'text', 'windows')
 DEFAULT_SEQ_LEN = 128
 DEFAULT_AUDIO_LENGTH = 16_000
+_SERIES = schema.DATASET_FIELDS  # context_length, horizon, stride: their one default.
 # A text dataset without a rule in PREPROCESSING and without labels is cut into windows when its
 # records average more than this many stored bytes (long documents, not sentences).
 WINDOWS_MIN_AVERAGE_BYTES = 16 * 1024
@@ -46,11 +54,12 @@ class Preprocessing:
   """A rule: read `feature` as input of `kind`; dense and audio inputs are divided by `divisor`.
 
   `divisor=None` means 255 for uint8 features (pixels), 2**(bits-1) for integer audio (PCM)
-  and 1 for anything else.
+  and 1 for anything else. `target`: a real-valued feature to predict (regression), if any.
   """
   feature: str = 'image'
   divisor: float | None = None
   kind: str = 'dense'
+  target: str = ''
 
 
 # Rules by TFDS builder name. Builders not listed here get one from their features (see
@@ -63,6 +72,9 @@ PREPROCESSING = {
     'speech_commands': Preprocessing(feature='audio', divisor=32768.0, kind='audio'),  # int16.
     'lm1b': Preprocessing(feature='text', kind='text'),
     'tiny_shakespeare': Preprocessing(feature='text', kind='windows'),
+    'diabetes': Preprocessing(feature='features', divisor=1.0, target='target'),
+    'sunspots': Preprocessing(feature='value', divisor=1.0, kind='series'),
+    'stocks': Preprocessing(feature='value', divisor=1.0, kind='series'),
 }
 
 
@@ -78,6 +90,8 @@ class Encoding:
     stored_dtype: the dtype in which an example's input is held in memory.
     has_label: whether batches carry 'label' (the dataset has a ClassLabel 'label').
     has_prompt_length: whether the records carry 'prompt_length' (else batches get zeros).
+    target: the real-valued feature batches carry as 'target' ('' for none).
+    target_shape: one example's target shape, () for a scalar; None without a target.
   """
   kind: str
   feature: str
@@ -86,6 +100,12 @@ class Encoding:
   stored_dtype: np.dtype
   has_label: bool
   has_prompt_length: bool = False
+  target: str = ''
+  target_shape: tuple | None = None
+
+  @property
+  def has_target(self) -> bool:
+    return self.target_shape is not None
 
   @property
   def is_tokens(self) -> bool:
@@ -117,6 +137,8 @@ class Encoding:
       raw['label'] = np.asarray([e['label'] for e in examples], np.int64)
     if self.has_prompt_length:
       raw['prompt_length'] = np.asarray([e['prompt_length'] for e in examples], np.int32)
+    if self.has_target:
+      raw['target'] = np.stack([np.asarray(e[self.target], np.float32) for e in examples])
     return raw
 
   def batch(self, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -131,6 +153,8 @@ class Encoding:
       out = {'input': inputs}
     if self.has_label:
       out['label'] = raw['label'].astype(np.int32)
+    if self.has_target:
+      out['target'] = raw['target'].astype(np.float32)
     if self.is_tokens:
       out['prompt_length'] = (raw['prompt_length'].astype(np.int32) if self.has_prompt_length
                               else np.zeros((n,), np.int32))
@@ -141,6 +165,8 @@ class Encoding:
     raw = {'input': np.zeros((batch_size, *self.input_shape), self.stored_dtype),
            'label': np.zeros((batch_size,), np.int64),
            'prompt_length': np.zeros((batch_size,), np.int32)}
+    if self.has_target:
+      raw['target'] = np.zeros((batch_size, *self.target_shape), np.float32)
     return self.batch(raw)
 
 
@@ -185,6 +211,8 @@ def _default_rule(name: str, builder) -> Preprocessing:
     return Preprocessing(feature='text', kind='windows' if long_texts else 'text')
   if 'audio' in features:
     return Preprocessing(feature='audio', kind='audio')
+  if sorted(features.keys()) == ['time', 'value']:  # One value per time step: a series.
+    return Preprocessing(feature='value', divisor=1.0, kind='series')
   raise errors.UserError(
       f'dataset {name!r} has features {sorted(features.keys())}; this pipeline reads one of '
       "'image' (or another fixed-shape array, with a rule in data.encoding.PREPROCESSING), "
@@ -197,8 +225,9 @@ def resolve(name: str, builder, dataset_cfg) -> Encoding:
   features = builder.info.features
   keys = sorted(features.keys())
   has_label = 'label' in keys
-  if rule.feature not in keys or (not has_label and rule.kind not in TOKEN_KINDS):
-    label = '' if rule.kind in TOKEN_KINDS else ' and a class label \'label\''
+  unlabelled = rule.kind in TOKEN_KINDS or rule.kind == 'series' or rule.target
+  if rule.feature not in keys or (not has_label and not unlabelled):
+    label = '' if unlabelled else ' and a class label \'label\''
     raise errors.UserError(f'dataset {name!r} has features {keys}; this pipeline needs '
                            f'{rule.feature!r}{label}')
   if has_label and not isinstance(features['label'], tfds.features.ClassLabel):
@@ -214,6 +243,11 @@ def resolve(name: str, builder, dataset_cfg) -> Encoding:
     if rule.kind == 'windows' and has_label:
       raise errors.UserError(f'dataset {name!r}: its texts are cut into windows, which would '
                              'lose their labels')
+  elif rule.kind == 'series':  # Windows of the series: see research/data/series.py.
+    if shape or dtype.kind != 'f':
+      raise errors.UserError(f'dataset {name!r}: feature {rule.feature!r} ({dtype} {shape}) is '
+                             'not one real value per time step')
+    shape = (positive_int(dataset_cfg, 'context_length', _SERIES['context_length']),)
   elif rule.kind == 'audio':
     if len(shape) not in (1, 2) or any(d is None for d in shape[1:]):
       raise errors.UserError(f'dataset {name!r}: feature {rule.feature!r} of shape {shape} is '
@@ -234,4 +268,22 @@ def resolve(name: str, builder, dataset_cfg) -> Encoding:
     divisor = 255.0 if dtype == np.uint8 and rule.kind not in TOKEN_KINDS else 1.0
   return Encoding(kind=rule.kind, feature=rule.feature, divisor=float(divisor),
                   input_shape=shape, stored_dtype=dtype, has_label=has_label,
-                  has_prompt_length=rule.kind == 'tokens' and 'prompt_length' in keys)
+                  has_prompt_length=rule.kind == 'tokens' and 'prompt_length' in keys,
+                  target=rule.target or (rule.feature if rule.kind == 'series' else ''),
+                  target_shape=_target_shape(name, rule, features, dataset_cfg))
+
+
+def _target_shape(name: str, rule: Preprocessing, features, dataset_cfg) -> tuple | None:
+  """A real-valued target's shape: a series' `dataset.horizon` values, a `target` feature's own
+  shape; None for datasets without one."""
+  if rule.kind == 'series':
+    return (positive_int(dataset_cfg, 'horizon', _SERIES['horizon']),)
+  if not rule.target:
+    return None
+  if rule.target not in features or np.dtype(features[rule.target].np_dtype).kind != 'f':
+    raise errors.UserError(f'dataset {name!r} has no real-valued feature {rule.target!r} to '
+                           f'predict (features: {sorted(features.keys())})')
+  shape = tuple(features[rule.target].shape)
+  if any(d is None for d in shape):
+    raise errors.UserError(f'dataset {name!r}: target {rule.target!r} has variable shape {shape}')
+  return shape

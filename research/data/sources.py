@@ -55,16 +55,18 @@ class RecordSource:
 
 
 class WindowSource:
-  """Examples that are rows of an in-memory array of token windows [n, seq_len]."""
+  """Examples that are rows of in-memory arrays: token windows [n, seq_len], or a series'
+  forecasting windows {'input': [n, context], 'target': [n, horizon]}."""
 
-  def __init__(self, windows: np.ndarray):
-    self._windows = windows
+  def __init__(self, windows: np.ndarray | dict[str, np.ndarray]):
+    self._arrays = dict(windows) if isinstance(windows, dict) else {'input': windows}
 
   def __len__(self) -> int:
-    return len(self._windows)
+    return len(self._arrays['input'])
 
   def read(self, indices: Sequence[int]) -> dict[str, np.ndarray]:
-    return {'input': self._windows[np.asarray(indices, np.int64)]}
+    indices = np.asarray(indices, np.int64)
+    return {key: array[indices] for key, array in self._arrays.items()}
 
 
 def text_windows(name: str, builder, split: str, feature: str, seq_len: int) -> np.ndarray:
@@ -91,14 +93,17 @@ def open_split(builder, encoding: encoding_lib.Encoding, split: str,
                windows: dict[str, np.ndarray], rebuild: str = '') -> RecordSource | WindowSource:
   """The source of split string `split` (a `DatasetInfo.splits` value).
 
-  For text cut into windows, `windows` maps TFDS split names to their windows, and the slice
-  bounds in `split` count windows, not records. `rebuild`: how to replace a damaged copy.
+  For text (or a series) cut into windows, `windows` maps TFDS split names to their windows, and
+  the slice bounds in `split` count windows, not records. `rebuild`: how to replace a damaged copy.
   """
-  if encoding.kind != 'windows':
+  if encoding.kind not in ('windows', 'series'):
     return RecordSource(builder, split, encoding, rebuild)
   match = _SPLIT.match(split)
   if not match or match['split'] not in windows:
     raise ValueError(f'split {split!r} is not one of {sorted(windows)}, sliced or not')
   start = int(match['start']) if match['start'] else None
   stop = int(match['stop']) if match['stop'] else None
-  return WindowSource(windows[match['split']][start:stop])
+  chosen = windows[match['split']]
+  if isinstance(chosen, dict):
+    return WindowSource({key: array[start:stop] for key, array in chosen.items()})
+  return WindowSource(chosen[start:stop])

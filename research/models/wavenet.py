@@ -1,7 +1,7 @@
 """A WaveNet-style waveform classifier (van den Oord et al. 2016, used as an encoder).
 
 input causal conv → `num_blocks` × `layers_per_block` gated residual layers → sum of skips → ReLU →
-1x1 conv → ReLU → pool over time → Dense. Layer i of every block is a causal conv of width
+1x1 conv → ReLU → pool over time (mean, max, or the last frame) → Dense. Layer i of every block is a causal conv of width
 `kernel_size` and dilation 2^i whose output is split into a filter and a gate, combined as
 tanh(filter) · sigmoid(gate), then projected by two 1x1 convs: one added back to the residual
 stream, one to the skip sum. The last layer has no residual projection (nothing reads it).
@@ -27,7 +27,7 @@ from research.errors import UserError, unknown
 from research.models import checks
 from research.models.context import Context, with_channels
 
-POOLS = ('mean', 'max')
+POOLS = ('mean', 'max', 'last')
 
 
 class Model(nn.Module):
@@ -75,7 +75,10 @@ class Model(nn.Module):
                         name='post_conv')(h))
     if return_features:
       return h.astype(jnp.float32)  # [B, frames, skip_channels], causal in time.
-    h = h.mean(axis=1) if self.pool == 'mean' else h.max(axis=1)
+    # 'last': the newest frame, which has seen the whole receptive field up to the end (a
+    # forecaster's summary of the window); 'mean' / 'max' pool every frame (a classifier's).
+    h = {'mean': lambda: h.mean(axis=1), 'max': lambda: h.max(axis=1),
+         'last': lambda: h[:, -1]}[self.pool]()
     h = nn.Dropout(self.dropout_rate, deterministic=not train)(h)
     logits = nn.Dense(self.num_outputs, dtype=self.dtype, param_dtype=jnp.float32,
                       name='head')(h)

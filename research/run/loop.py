@@ -187,7 +187,8 @@ def run(program: Program, ckpt: checkpoint.Checkpointer, members: list[Member],
     summary = outcome.run_summary(
         member.config, final, timing, last_step=member_steps[i], skipped=skipped[i],
         early_stopping=({**stopper.state(), 'stopped': stop_steps[i] is not None}
-                        if stopper.patience else None), devices=program.devices)
+                        if stopper.patience else None), devices=program.devices,
+        task=program.task)
     summary.update(program.summary_extras())
     out.append(member.run_dir.write_summary(summary, program.devices))
   return out

@@ -70,8 +70,22 @@ class Timing:
   last_step: int = 0
 
 
+def train_validation_gap(task: tasks.Task, final: dict) -> dict:
+  """The loss gap (validation minus train) and the task's gap metric (`task.gap_metric`):
+  train minus validation accuracy, or for error metrics (regression's rmse) validation minus
+  train, so that a positive gap always means the model does better on what it trained on."""
+  metric = task.gap_metric
+  gap = {'loss': final['validation']['loss'] - final['train']['loss']}
+  if metric == 'accuracy':
+    gap['accuracy'] = final['train']['accuracy'] - final['validation']['accuracy']
+  else:
+    gap[metric] = final['validation'][metric] - final['train'][metric]
+  return dict(sorted(gap.items()))
+
+
 def run_summary(cfg: ml_collections.ConfigDict, final: dict, timing: Timing, *, last_step: int,
-                skipped: int, early_stopping: dict | None, devices) -> dict:
+                skipped: int, early_stopping: dict | None, devices,
+                task: tasks.Task) -> dict:
   """The fields of summary.json (`Workdir.write_summary` adds devices and versions). `devices`
   (the run's Placement) gives the peak FLOP/s for `mfu`. Throughput is the program's: a
   vectorized member advanced `steps_per_second` steps per second."""
@@ -81,9 +95,7 @@ def run_summary(cfg: ml_collections.ConfigDict, final: dict, timing: Timing, *, 
   return {
       'steps': last_step,
       'final': final,
-      'train_validation_gap': {
-          'accuracy': final['train']['accuracy'] - final['validation']['accuracy'],
-          'loss': final['validation']['loss'] - final['train']['loss']},
+      'train_validation_gap': train_validation_gap(task, final),
       'steps_per_second': rate,
       'examples_per_second': rate * cfg.batch_size if rate is not None else None,
       'compile_seconds': timing.compile_seconds,

@@ -11,6 +11,7 @@ every expanded run before any starts): the model fields are checked without the 
 shapes (those are checked when the model is built), the optimizer's without a step count.
 """
 import dataclasses
+import math
 from typing import Callable
 
 import jax
@@ -82,9 +83,11 @@ def build(config: ml_collections.ConfigDict, dataset: data.Dataset | None = None
   accum = config.grad_accum_steps
   if accum > 1:
     devices.check_batch(config.batch_size // accum, 'a micro-batch (batch_size / grad_accum_steps)')
-  task = tasks.create(config)
+  tasks.create(config)  # The task's and the loss's fields, checked before the data is opened.
+  losses.get(config.loss, config.label_smoothing, config.task)
   dataset = data.open(config.dataset) if dataset is None else dataset
   info = dataset.info
+  task = tasks.create(config, info.target_scale)
   if config.batch_size > info.split_sizes['train']:
     raise UserError(f"config.batch_size={config.batch_size} is larger than the training split of "
                     f"{info.name!r} ({info.split_sizes['train']} examples); use at most that")
@@ -94,14 +97,26 @@ def build(config: ml_collections.ConfigDict, dataset: data.Dataset | None = None
                        axis_name=devices.axis_name)
   return Parts(
       config=resolved, data=dataset, model=models.build(resolved.model, ctx), task=task,
-      loss_fn=losses.get(resolved.loss, resolved.label_smoothing),
+      loss_fn=losses.get(resolved.loss, resolved.label_smoothing, task.name),
       optimizer=optim.create(resolved.optimizer, resolved.total_steps,
                              resolved.skip_nonfinite),
       devices=devices)
 
 
 def _num_outputs(task: tasks.Task, info: data.DatasetInfo) -> int:
-  """Classes for classification; the vocabulary for next- and masked-token prediction."""
+  """Classes for classification; the vocabulary for next- and masked-token prediction; the
+  number of target values for regression (the model's outputs are reshaped to the target)."""
+  if task.name == 'regression':
+    if info.target_shape is None:
+      kind = (f'{info.num_classes}-class labels' if info.num_classes else
+              f'{info.input_dtype} inputs and no target')
+      raise UserError(f"config.task='regression' needs a dataset with a real-valued target; "
+                      f"{info.name!r} has {kind}; regression datasets: diabetes, sunspots, "
+                      "stocks/<ticker>, or any whose encoding names a target feature")
+    return max(1, math.prod(info.target_shape))
+  if info.target_shape is not None and not info.num_classes:
+    raise UserError(f"config.task={task.name!r} needs labels or tokens; {info.name!r} has a "
+                    "real-valued target: use task='regression' (losses mse, mae, huber)")
   if task.is_token_task:
     if not info.vocab_size:
       raise UserError(f"config.task={task.name!r} needs a token dataset; {info.name!r} has "
@@ -117,7 +132,7 @@ def check(config: ml_collections.ConfigDict) -> None:
   """Raises UserError for anything in `config` that a run would refuse before its data is read."""
   config_lib.validate(config)
   full = ml_collections.ConfigDict(config_lib.with_defaults(config.to_dict()))
-  losses.get(full.loss, full.label_smoothing)
+  losses.get(full.loss, full.label_smoothing, full.task)
   tasks.create(full)
   models.validate(full.model)
   optim.validate(full.optimizer)

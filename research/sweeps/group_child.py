@@ -47,7 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     return e.exit_code
   for name, summary in zip(args.runs, summaries):
     print(json.dumps({'run': name, 'steps': summary['steps'],
-                      'test_accuracy': round(summary['final']['test']['accuracy'], 4)}))
+                      **{f'test_{m}': round(summary['final']['test'][m], 4)
+                         for m in ('accuracy', 'rmse') if m in summary['final']['test']}}))
   return 0
 
 

@@ -1,11 +1,8 @@
 """Forecasting windows cut from real series: splits in time that windows never cross, the
 training stretch's scale, the baselines' MASE, and bad input (a window longer than a split, a
 NaN in a series) through the CLI."""
-import textwrap
-
 import numpy as np
 import pytest
-import tensorflow_datasets as tfds
 
 from research import config as config_lib, data
 from research.data import forecast_baselines, series, series_builders

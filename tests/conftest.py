@@ -41,3 +41,12 @@ def run_cli(*args: str, devices: int = 1, timeout: float = 600,
   full_env.update(env or {})
   return subprocess.run([sys.executable, '-m', 'research', *args], cwd=ROOT, env=full_env,
                         capture_output=True, text=True, timeout=timeout)
+
+
+def pytest_collection_modifyitems(config, items):
+  """Slow tests (whole CLI runs) first, the rest after, each group in its file order.
+
+  pytest-xdist hands tests to its workers in this order, so the long tests start while the
+  short ones can still fill the gaps: otherwise a long test collected late runs alone on one
+  core at the end of the session while the other worker idles."""
+  items.sort(key=lambda item: item.get_closest_marker('slow') is None)

@@ -2,13 +2,13 @@
 SIGKILL after a checkpoint resumes to exactly the uninterrupted run (same parameters, optimizer
 state, metric rows and final metrics); and the families without another end-to-end run learn.
 
-The configs are found by globbing configs/, so a new config file is covered without editing
-this test; the few that cannot run here say why in `NOT_HERE`. Each run is a few steps long,
-except that the configs in `LEARNS` run 40 steps (ResNet, whose residual branches start at zero,
-and the GRU, which starts from PyTorch's small uniform weights: 80) at their own learning rate
-(no warmup, constant schedule), and the training loss of their last 5 steps must be under
-`FRACTION` of the first step's. The full runs and their results are in the README; this only
-guards that each family still learns.
+The configs are found by globbing configs/, so a new config file is covered without editing this
+test; the few that cannot run here say why in `NOT_HERE`. Each run is a few steps long, except that
+the configs in `LEARNS` run 40 steps (ResNet, whose residual branches start at zero, and the GRU,
+which starts from PyTorch's small uniform weights: 80) at their own learning rate (no warmup,
+constant schedule), and the training loss of their last 5 steps must be under `FRACTION` of the
+first step's (`FRACTIONS` for the slower starters). The full runs and their results are in the
+README; this only guards that each family still learns.
 """
 import json
 import os
@@ -42,6 +42,10 @@ LEARNS = {'cnn_digits.py': 40, 'mnist1d_cnn.py': 40, 'mnist1d_gru.py': 80,
           'resnet_digits.py': 80, 'vgg_digits.py': 40, 'vit_digits.py': 40,
           'wavenet_tones.py': 40, 'bert_addition.py': 40}
 FRACTION = 0.7
+# WaveNet at its config's learning rate is slower to start: 40 steps reached 0.69 of the first
+# step's loss (measured), too close to 0.7 to be a stable check; a model that does not learn
+# stays near 1.0.
+FRACTIONS = {'wavenet_tones.py': 0.8}
 
 
 def _steps(spec: str) -> tuple[int, int]:
@@ -112,7 +116,7 @@ def test_rerun_is_a_noop_and_a_killed_run_resumes_exactly(tmp_path, spec):
     losses = [r['loss'] for r in _rows(whole) if r['split'] == 'train']
     assert len(losses) == LEARNS[spec]
     first, last = losses[0], sum(losses[-5:]) / 5
-    assert last < FRACTION * first, (spec, first, last)
+    assert last < FRACTIONS.get(spec, FRACTION) * first, (spec, first, last)
   before = _files(whole)
   rerun = _train(spec, whole)
   assert 'nothing to do' in rerun.stderr

@@ -22,8 +22,10 @@ ALLOWED = {
     'api': {'config', 'core', 'data', 'devices', 'errors', 'models', 'run', 'rundir'},
     'sweeps': {'config', 'errors', 'run', 'rundir'},
     'reports': {'config', 'errors', 'rundir', 'sweeps'},
-    'cli': {'api', 'config', 'core', 'data', 'devices', 'errors', 'models', 'reports', 'run',
-            'rundir', 'sweeps'},
+    # Understanding a finished run (attributions, attention, activations, robustness).
+    'explain': {'api', 'config', 'core', 'errors', 'reports', 'rundir'},
+    'cli': {'api', 'config', 'core', 'data', 'devices', 'errors', 'explain', 'models', 'reports',
+            'run', 'rundir', 'sweeps'},
     '__init__': {'api', 'run'},  # Lazy entry points, named as strings.
     '__main__': {'cli'},
 }

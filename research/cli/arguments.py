@@ -42,6 +42,7 @@ def _number(parse, allowed: str, within):
 _positive_int = _number(int, 'an integer >= 1', lambda n: n >= 1)
 _temperature = _number(float, 'a finite number >= 0 (0: greedy)',
                        lambda n: math.isfinite(n) and n >= 0)
+_noise = _number(float, 'a finite number > 0', lambda n: math.isfinite(n) and n > 0)
 
 
 def _version() -> str:
@@ -93,6 +94,7 @@ def parser(description: str) -> argparse.ArgumentParser:
   sweep.add_argument('--no-vectorize', dest='vectorize', action='store_false',
                      help='train every seed in its own process instead of one vmapped program')
   sweep.add_argument('--verbose', action='store_true', default=argparse.SUPPRESS)
+  _explain_arguments(commands)
   report = commands.add_parser(
       'report', help="tables and plots of a sweep directory, or a single run's report")
   report.add_argument('workdir', type=_workdir, help='a sweep --workdir, or a train --workdir')
@@ -102,6 +104,36 @@ def parser(description: str) -> argparse.ArgumentParser:
   lister.add_argument('kind', nargs='?', choices=listing.KINDS, help='what to list (default: all)')
   lister.add_argument('--verbose', action='store_true', default=argparse.SUPPRESS)
   return parser
+
+
+def _explain_arguments(commands) -> None:
+  explain = commands.add_parser(
+      'explain', help="attributions, attention maps, activation statistics and robustness of a "
+      "finished run (writes DIR/explain/)",
+      epilog='Methods: saliency, smoothgrad, integrated_gradients, occlusion, attention, '
+      'activations (default: every one that applies to the model).')
+  explain.add_argument('--workdir', required=True, type=_workdir, help="a finished run's workdir")
+  explain.add_argument('--split', default='test', help='train | validation | test')
+  explain.add_argument('--examples', type=_positive_int, default=8,
+                       help='examples to explain, the first of the split (default 8)')
+  explain.add_argument('--method', action='append', default=None,
+                       help='a method, or several comma-separated (repeatable)')
+  explain.add_argument('--baseline', choices=('zeros', 'mean'), default='zeros',
+                       help='reference input of integrated gradients and occlusion')
+  explain.add_argument('--ig-steps', type=_positive_int, default=32,
+                       help='integrated gradients: points of the path integral (default 32)')
+  explain.add_argument('--smoothgrad-samples', type=_positive_int, default=16)
+  explain.add_argument('--smoothgrad-noise', type=_noise, default=0.15,
+                       help="noise std as a fraction of each example's value range")
+  explain.add_argument('--occlusion-window', type=_positive_int, default=None,
+                       help='positions per window side (default: an eighth of each dimension)')
+  explain.add_argument('--robustness', action='store_true',
+                       help='accuracy under noise, occlusion, FGSM and PGD (classification)')
+  explain.add_argument('--robustness-examples', type=_positive_int, default=500,
+                       help='examples the robustness curves are measured on (default 500)')
+  explain.add_argument('--step', type=int, default=None, help='a checkpoint step (newest)')
+  explain.add_argument('--seed', type=int, default=0)
+  explain.add_argument('--verbose', action='store_true', default=argparse.SUPPRESS)
 
 
 def split_overrides(extra: Sequence[str]) -> list[str]:

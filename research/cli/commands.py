@@ -4,6 +4,7 @@
     research eval  --workdir DIR [--split test]
     research generate --workdir DIR --prompt TEXT [--max-new-tokens N] [--temperature T] [--top-k K]
     research sweep experiments/X.py --workdir DIR [--jobs N] [--dry-run] [--no-vectorize]
+    research explain --workdir DIR [--split test] [--examples N] [--method M,...] [--robustness]
     research report DIR     (a sweep's tables and plots, or one run's report)
     research list [configs|models|datasets|losses|optimizers|tasks|keys]
     research --version;  research train ... --dry-run  (print the resolved config, run nothing)
@@ -155,6 +156,25 @@ def _generate(args, extra) -> int:
   return EXIT_OK
 
 
+def _explain(args, extra) -> int:
+  if extra:
+    raise UserError(f"unrecognized arguments for explain: {' '.join(extra)}")
+  from research.explain import methods
+  requested = methods.parse(args.method)  # Before importing JAX: a typo fails at once.
+  from research.explain import compute, workdir
+  options = compute.Options(
+      baseline=args.baseline, ig_steps=args.ig_steps, smoothgrad_samples=args.smoothgrad_samples,
+      smoothgrad_noise=args.smoothgrad_noise, occlusion_window=args.occlusion_window,
+      robustness=args.robustness, seed=args.seed)
+  with _library_output_to_stderr():
+    _, paths = workdir.explain_workdir(
+        args.workdir, split=args.split, examples=args.examples, methods=requested,
+        step=args.step, options=options, robustness_examples=args.robustness_examples)
+  for written in paths:
+    print(f'wrote {written}')
+  return EXIT_OK
+
+
 def _sweep(args, extra) -> int:
   if extra:
     raise UserError(f"unrecognized arguments for sweep: {' '.join(extra)}")
@@ -200,14 +220,14 @@ def main(argv: Sequence[str] | None = None) -> int:
   argv = list(sys.argv[1:] if argv is None else argv)
   args, extra = arguments.parser(__doc__.split('\n\n')[0]).parse_known_args(argv)
   _setup_logging(args.verbose)
-  command = {'train': _train, 'eval': _eval, 'generate': _generate, 'sweep': _sweep,
-             'report': _report, 'list': _list}[args.command]
+  command = {'train': _train, 'eval': _eval, 'generate': _generate, 'explain': _explain,
+             'sweep': _sweep, 'report': _report, 'list': _list}[args.command]
   # Signals are honoured from here to exit (research/run/preemption.py): `train` records them and
   # stops at a safe point with the documented exit code; eval and generate, which write
   # nothing, exit at once; sweep forwards them to its runs.
   if args.command == 'train':
     guard = preemption.stop_on_signals()
-  elif args.command in ('eval', 'generate'):
+  elif args.command in ('eval', 'generate', 'explain'):
     guard = preemption.exit_on_signals(args.command)
   else:
     guard = contextlib.nullcontext()

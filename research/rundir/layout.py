@@ -6,6 +6,8 @@
     config_changes.jsonl settings changed on a resume   checkpoints/  Orbax steps
     checkpoints.damaged/ steps that could not be restored, set aside
     tensorboard/ profile/ plots/ report.md
+    explain/             `research explain`: summary.md, explain.json, attributions / attention /
+                         activations / robustness PNGs (written only there, never elsewhere)
 
 The CLI, the Python API, sweeps and reports read a workdir through these functions; the one writer
 is research/rundir/workdir.py. Reading never executes anything and never writes: a damaged file is a
@@ -23,6 +25,10 @@ CONFIG, RUN, SUMMARY, METRICS = 'config.json', 'run.json', 'summary.json', 'metr
 DATASET, CONFIG_CHANGES = 'dataset.json', 'config_changes.jsonl'
 CHECKPOINTS, DAMAGED, LOCK = 'checkpoints', 'checkpoints.damaged', '.lock'
 TENSORBOARD, PROFILE, PLOTS, REPORT = 'tensorboard', 'profile', 'plots', 'report.md'
+EXPLAIN = 'explain'  # research/explain/: figures, explain.json and summary.md, all inside it.
+EXPLAIN_FILES = {'summary': 'summary.md', 'numbers': 'explain.json',
+                 'attributions': 'attributions.png', 'attention': 'attention.png',
+                 'activations': 'activations.png', 'robustness': 'robustness.png'}
 SWEEP = 'sweep.json'  # A sweep directory's index of its runs (research/sweeps/grid.py).
 
 log = logging.getLogger('research')

@@ -23,7 +23,7 @@ import ml_collections
 import numpy as np
 from flax import linen as nn
 
-from research import data
+from research import config as config_lib, data
 from research.core import generate, tasks, tokens as tokens_lib, train_state
 from research.devices import placement
 from research.errors import UserError
@@ -106,6 +106,9 @@ def _open(workdir: str, step: int | None) -> tuple[parts.Parts, train_state.Trai
   if not layout.is_run(path):
     raise UserError(f"{str(path)!r} is not a research workdir (no {layout.CONFIG})")
   config = placement.fit_to_host(layout.read_config(path / layout.CONFIG))
+  if config_lib.is_agent(config):
+    raise UserError(f"{str(path)!r} holds an agent (env.name={config.env.name!r}); `research "
+                    "eval` evaluates it, load_run and generate read supervised runs")
   record = layout.dataset(path)
   dataset = None if record is None else data.recorded(config.dataset, record,
                                                       str(path / layout.DATASET))
@@ -138,7 +141,12 @@ def load_run(workdir: str, step: int | None = None) -> LoadedRun:
 
 
 def evaluate_workdir(workdir: str, split: str = 'test', step: int | None = None) -> dict:
-  """Restores `workdir` and returns {'step', 'split', 'loss', 'accuracy', 'count'} on `split`."""
+  """Restores `workdir` and returns {'step', 'split', 'loss', 'accuracy', 'count'} on `split`
+  (an agent's: {'step', 'split', 'return', 'return_std', ...} of its greedy policy)."""
+  stored = layout.config(pathlib.Path(workdir))
+  if stored is not None and config_lib.is_agent(stored):
+    from research.run import agent  # pylint: disable=g-import-not-at-top
+    return agent.evaluate_workdir(workdir, config_lib.from_stored(stored), split, step)
   exp, state = _open(workdir, step)
   if split not in exp.info.splits:
     raise UserError(f"unknown split {split!r}; allowed: {', '.join(exp.info.splits)}")

@@ -5,7 +5,7 @@ import pytest
 
 from research import config as config_lib
 from research.errors import UserError
-from research.run import parts
+from research.run import agent_parts, parts
 from research.rundir import layout
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -15,7 +15,7 @@ CONFIGS = sorted(p for p in (ROOT / 'configs').glob('*.py'))
 @pytest.mark.parametrize('path', CONFIGS, ids=lambda p: p.name)
 def test_every_config_loads_validates_and_documents_itself(path):
   config = config_lib.load(str(path))
-  parts.check(config)
+  (agent_parts.check if config_lib.is_agent(config) else parts.check)(config)  # An agent's own.
   for key in config_lib.REQUIRED_KEYS:
     assert key in config
   docstring = path.read_text().split('"""')[1]

@@ -32,6 +32,7 @@ def test_every_key_of_every_shipped_config_is_in_the_schema(path):
   config = config_lib.load(str(path)).to_dict()
   model = config.pop('model')
   known = _keys(schema.plain(schema.TOP)) | {f'dataset.{k}' for k in schema.DATASET_FIELDS}
+  known |= _keys(schema.plain(schema.RL)) if 'env' in config else set()  # An agent's groups.
   assert _keys(config) <= known, _keys(config) - known
   assert model['name'] in schema.MODELS
   assert set(model) - {'name'} <= set(schema.MODELS[model['name']])
@@ -75,7 +76,8 @@ def test_no_config_value_is_read_with_a_restated_default():
       continue
     for number, line in enumerate(path.read_text().splitlines(), 1):
       for key in pattern.findall(line):
-        if key in _keys(schema.plain(schema.TOP)) | {k.rsplit('.', 1)[-1] for k in _keys(
-            schema.plain(schema.TOP))} | {f for fields in schema.MODELS.values() for f in fields}:
+        every = _keys(schema.plain(schema.TOP)) | _keys(schema.plain(schema.RL))
+        if key in every | {k.rsplit('.', 1)[-1] for k in every} | {
+            f for fields in schema.MODELS.values() for f in fields}:
           found.append(f'{name}:{number}: {line.strip()}')
   assert not found, '\n'.join(found)

@@ -100,22 +100,26 @@ def _train(args, extra, stop_request: preemption.StopRequest) -> int:
     summary = train.train_and_evaluate(config, args.workdir, source=source,
                                        stop_request=stop_request)
   test = summary['final']['test']
-  # The headline test metrics of the task: accuracy (classes, tokens) or rmse and r2 (regression).
+  # The headline test metrics of the task: accuracy (classes, tokens), rmse and r2 (regression),
+  # or an agent's greedy return.
   print(json.dumps({'workdir': args.workdir, 'steps': summary['steps'],
                     **{f'test_{name}': round(test[name], 4) for name in RESULT_METRICS
                        if isinstance(test.get(name), float)}}))
   return EXIT_OK
 
 
-RESULT_METRICS = ('accuracy', 'rmse', 'r2', 'loss')
+RESULT_METRICS = ('accuracy', 'rmse', 'r2', 'loss', 'return', 'return_std')
 
 
 def _dry_run(config) -> int:
   """`train --dry-run`: validates and resolves the config as a run would (preparing its dataset,
   whose size the step counts need), prints it as config.json would hold it, creates nothing."""
   from research import config as config_lib
-  from research.run import parts, profiling
+  from research.run import agent_parts, parts, profiling
   with _library_output_to_stderr():
+    if config_lib.is_agent(config):  # An agent: no dataset, its own checks.
+      print(config_lib.to_json(agent_parts.build(config).config))
+      return EXIT_OK
     exp = parts.build(config)
     exp.devices.check_batch(exp.eval_batch_size, 'config.eval_batch_size')
     profiling.steps_to_trace(exp.config)  # Checks profile_steps against total_steps.

@@ -40,6 +40,22 @@ def base() -> ml_collections.ConfigDict:
   return build(schema.TOP)
 
 
+def rl_base() -> ml_collections.ConfigDict:
+  """`base()` plus an agent's own groups (`env`, `dqn`: schema.RL) with their defaults: where a
+  reinforcement-learning config file starts (research/run/agent.py). `env.name` is left to it."""
+  config = base()
+  for group, fields in schema.RL.items():
+    config[group] = ml_collections.ConfigDict(
+        {k: (ml_collections.config_dict.placeholder(v.type) if isinstance(v, schema.Unset)
+             else schema.plain(v)) for k, v in fields.items()})
+  return config
+
+
+def is_agent(config) -> bool:
+  """Whether a config (ConfigDict or plain dict) is an agent's: it has an `env` group."""
+  return 'env' in config and config['env'] is not None
+
+
 def _check(condition: bool, message: str) -> None:
   if not condition:
     raise UserError(message)
@@ -209,6 +225,8 @@ def _completed(tree: dict) -> dict:
       merged[key] = merge(defaults[key], value) if both_dicts else value
     return merged
   merged = merge(top, tree)
+  if is_agent(tree):  # An agent's groups: only where the config names an environment.
+    merged = merge(schema.plain(schema.RL), merged)
   if isinstance(merged.get('model'), dict):
     merged['model'] = schema.complete_model(merged['model'])
   return merged

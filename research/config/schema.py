@@ -2,7 +2,8 @@
 
 `TOP` holds the keys every config shares (what `config.base()` builds), `MODELS` each model
 family's own fields (`model.name` picks the family; the MLP's are `base()`'s model group),
-`DATASET_FIELDS` the dataset fields that only some datasets read, and `CHOICES` the allowed values
+`DATASET_FIELDS` the dataset fields that only some datasets read, `RL` an agent's own groups
+(`env`, `dqn`: only in configs that name an environment), and `CHOICES` the allowed values
 of the shared settings that take a name. A value `Unset(T)` is "None until set, then a T": an
 `ml_collections` placeholder of that type. A resolved config (`config.resolve`) has every key of
 `TOP` and every field of its model family, so code reads attributes and never restates a default.
@@ -99,6 +100,19 @@ TOP: dict[str, Any] = dict(
     profile_steps=Unset(tuple, 'no profiling'),
 )
 
+# Reinforcement learning (research/run/agent.py): filled only into configs that have an `env`
+# group, which is what makes a config an agent's (`config.rl_base()` starts one). A loop step is
+# one compiled chunk of `dqn.rollout_length` vectorized environment steps (each of `env.num_envs`
+# transitions) with its updates; the `dqn` intervals and budgets count environment transitions.
+RL: dict[str, Any] = dict(
+    env=dict(name=Unset(str, 'a gymnax environment id, e.g. CartPole-v1'), num_envs=10,
+             eval_episodes=100),  # Greedy episodes per evaluation (fresh seeds each time).
+    dqn=dict(rollout_length=100, replay_size=10_000, learning_starts=10_000, train_every=10,
+             target_update_every=500, tau=1.0,  # 1.0: copy the online network; < 1: Polyak.
+             gamma=0.99, double=False, huber_delta=1.0, epsilon_start=1.0, epsilon_end=0.05,
+             epsilon_decay_steps=250_000),
+)
+
 CHOICES = {
     'parallel': ('mesh', 'pmap'),
     'dtype': ('float32', 'bfloat16'),
@@ -146,7 +160,7 @@ def complete_model(model: Mapping[str, Any]) -> dict[str, Any]:
 
 def rows() -> Iterator[tuple[str, Any]]:
   """(dotted key, default) for every key: the shared ones, then each model family's fields
-  (`model[NAME].FIELD`), then the dataset fields some datasets read."""
+  (`model[NAME].FIELD`), then the dataset fields some datasets read, then an agent's groups."""
   def walk(tree: Mapping, prefix: str) -> Iterator[tuple[str, Any]]:
     for key, value in tree.items():
       if isinstance(value, Mapping):
@@ -159,3 +173,4 @@ def rows() -> Iterator[tuple[str, Any]]:
       yield f'model[{name}].{key}', value
   for key, value in DATASET_FIELDS.items():
     yield f'dataset.{key}', value
+  yield from walk(RL, '')

@@ -24,8 +24,9 @@ def vectorizable(configs: list[ml_collections.ConfigDict]) -> str | None:
   phrase to show after "these runs ..." (e.g. "differ in model.hidden_sizes").
 
   They may differ only in `seed`, `optimizer.learning_rate`, `optimizer.weight_decay` and
-  `label_smoothing`; they must not ask for several devices (`num_devices` None or 1: a group
-  always runs on one device, the first) or use gradient accumulation. Does not start JAX's
+  `label_smoothing` (agents, configs with an `env` group: only in `seed`); they must not ask
+  for several devices (`num_devices` None or 1: a group always runs on one device, the first) or
+  use gradient accumulation. Does not start JAX's
   backend, so that a parent process (the sweep runner) can ask without taking an accelerator from
   its children.
   """
@@ -33,7 +34,9 @@ def vectorizable(configs: list[ml_collections.ConfigDict]) -> str | None:
     return 'are none: nothing to train'
   flat = [_flatten(c.to_dict()) for c in configs]
   keys = set().union(*flat)
-  differ = sorted(k for k in keys - set(VARYING)
+  # Agents (research/run/agent.py) vary only in seed: their optimizer is built once.
+  varying = ('seed',) if 'env' in configs[0] else VARYING
+  differ = sorted(k for k in keys - set(varying)
                   if any(f.get(k, '<unset>') != flat[0].get(k, '<unset>') for f in flat[1:]))
   if differ:
     return f"differ in {', '.join(differ)}"

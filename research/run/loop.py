@@ -38,6 +38,7 @@ class Program(Protocol):
   devices: Any  # placement.Placement: step syncing and peak FLOP/s for MFU.
   members: int
   steps_per_dispatch: int
+  final_splits: tuple[str, ...]  # Evaluated at the end; supervised: train, validation, test.
 
   def init_state(self) -> Any: ...
   def restore(self, ckpt: checkpoint.Checkpointer, state: Any) -> tuple[int, Any]: ...
@@ -50,7 +51,7 @@ class Program(Protocol):
   def exact_match(self, state: Any, split: str) -> list[float | None]: ...
   def save(self, ckpt: checkpoint.Checkpointer, step: int, state: Any) -> None: ...
   def finish(self, state: Any, steps: list[int]) -> None: ...
-  def summary_extras(self) -> dict: ...
+  def summary_extras(self, summary: dict) -> dict: ...
 
 
 @dataclasses.dataclass
@@ -189,7 +190,7 @@ def run(program: Program, ckpt: checkpoint.Checkpointer, members: list[Member],
         early_stopping=({**stopper.state(), 'stopped': stop_steps[i] is not None}
                         if stopper.patience else None), devices=program.devices,
         task=program.task)
-    summary.update(program.summary_extras())
+    summary.update(program.summary_extras(summary))
     out.append(member.run_dir.write_summary(summary, program.devices))
   return out
 
@@ -205,18 +206,21 @@ def _replay(stopper: early_stopping.EarlyStopping, rows: list[dict]) -> int | No
 
 def _final(program: Program, state: Any, last_validation: list[dict] | None, last_step: int,
            stop_request: preemption.StopRequest) -> list[dict]:
-  """Each member's train (eval mode), validation and test metrics, with exact match where the
-  task has prompts; a signal is honoured between splits (the last checkpoint is on disk)."""
+  """Each member's metrics on the program's `final_splits` (supervised: train in eval mode,
+  validation and test), with exact match where the task has prompts; a signal is honoured
+  between splits (the last checkpoint is on disk)."""
   during = (f"during the final evaluation; the checkpoint at step {last_step} holds the trained "
             "state: rerun the same command to evaluate it")
   splits = {}
-  for split in ('train', 'validation', 'test'):
+  for split in program.final_splits:
     stop_request.check(during)
     splits[split] = (last_validation if split == 'validation' and last_validation
                      else program.evaluate(state, split))
   finals = [{split: rows[i] for split, rows in splits.items()} for i in range(program.members)]
   for split in ('validation', 'test'):
     stop_request.check(during)
+    if split not in splits:
+      continue
     for final, exact in zip(finals, program.exact_match(state, split)):
       if exact is not None:
         final[split] = {**final[split], 'exact_match': exact}

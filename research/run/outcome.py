@@ -95,7 +95,8 @@ def run_summary(cfg: ml_collections.ConfigDict, final: dict, timing: Timing, *, 
   return {
       'steps': last_step,
       'final': final,
-      'train_validation_gap': train_validation_gap(task, final),
+      # None where the program evaluates no training split (an agent: research/run/agent.py).
+      'train_validation_gap': train_validation_gap(task, final) if 'train' in final else None,
       'steps_per_second': rate,
       'examples_per_second': rate * cfg.batch_size if rate is not None else None,
       'compile_seconds': timing.compile_seconds,

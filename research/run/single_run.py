@@ -77,6 +77,7 @@ class SingleRun:
   """The loop's program for one run (`members` = 1): `research train`."""
 
   members = 1
+  final_splits = ('train', 'validation', 'test')
 
   def __init__(self, exp: parts.Parts):
     self.exp, self.config, self.task, self.devices = exp, exp.config, exp.task, exp.devices
@@ -131,5 +132,6 @@ class SingleRun:
   def finish(self, state: train_state.TrainState, steps_per_member: list[int]) -> None:
     """Nothing more to write: the run's last checkpoint is its own."""
 
-  def summary_extras(self) -> dict:
+  def summary_extras(self, summary: dict) -> dict:
+    del summary
     return {}

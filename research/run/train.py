@@ -10,7 +10,8 @@ import logging
 
 import ml_collections
 
-from research.run import loop, parts, preemption, profiling, single_run
+from research import config as config_lib
+from research.run import agent, loop, parts, preemption, profiling, single_run
 from research.rundir import checkpoint, provenance, workdir as workdir_lib
 
 log = logging.getLogger('research')
@@ -24,8 +25,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   `source` (the config file, argument and overrides) is recorded in run.json for reports.
   `stop_request`: the CLI's, set by a signal since the process started; without one, SIGTERM and
   SIGINT are handled for the duration of this call (research/run/preemption.py)."""
-  log.info('setting up %s: model %s on %s', workdir, config.model.name, config.dataset.name)
   with preemption.stop_on_signals(stop_request) as stop_request:
+    if config_lib.is_agent(config):  # Reinforcement learning: the same loop, another program.
+      log.info('setting up %s: agent on %s', workdir, config.env.name)
+      return agent.train(config, workdir, source, stop_request)
+    log.info('setting up %s: model %s on %s', workdir, config.model.name, config.dataset.name)
     exp = parts.build(config)  # First: a bad config must not leave an empty workdir behind.
     exp.devices.check_batch(exp.eval_batch_size, 'config.eval_batch_size')
     profiling.steps_to_trace(exp.config)  # Checks profile_steps against total_steps.

@@ -65,6 +65,8 @@ class _Group:
   """The loop's program for K runs at once: the compiled steps (vmapped or unrolled), one data
   stream per distinct seed, and the members' hyper-parameters."""
 
+  final_splits = ('train', 'validation', 'test')
+
   def __init__(self, members: list[parts.Parts], group_dir: pathlib.Path,
                run_dirs: list[pathlib.Path]):
     self.experiments = members
@@ -210,7 +212,8 @@ class _Group:
     own = jax.tree.structure(jax.eval_shape(self.experiments[k].optimizer.init, mine['params']))
     return {**mine, 'opt_state': jax.tree.unflatten(own, jax.tree.leaves(mine['opt_state']))}
 
-  def summary_extras(self) -> dict:
+  def summary_extras(self, summary: dict) -> dict:
+    del summary
     # Throughput is the group's: each member advanced `steps_per_second` steps per second, and
     # its `mfu` is its share of the device (the group's is `vectorized` times it).
     return {'vectorized': self.members, 'vectorized_group': str(self.group_dir)}

@@ -27,7 +27,7 @@ log = logging.getLogger('research')
 # Settings that define what a checkpoint *is*: resuming with any of them changed would restore
 # into a different model or continue on different data, so it is refused.
 IDENTITY_KEYS = ('model', 'dataset.name', 'dataset.validation_fraction', 'dataset.shuffle',
-                 'loss', 'seed', 'batch_size', 'optimizer.name')
+                 'loss', 'seed', 'batch_size', 'optimizer.name', 'env.name')
 
 
 

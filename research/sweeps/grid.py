@@ -112,7 +112,8 @@ def build_configs(runs: Sequence[Run]) -> dict[str, ml_collections.ConfigDict]:
 
   Any bad config file, unknown key or bad value is a UserError naming the run.
   """
-  from research.run import parts  # pylint: disable=g-import-not-at-top (JAX: not for reports)
+  # JAX: not for reports.
+  from research.run import agent_parts, parts  # pylint: disable=g-import-not-at-top
   files, configs = {}, {}
   for run in runs:
     try:
@@ -120,7 +121,8 @@ def build_configs(runs: Sequence[Run]) -> dict[str, ml_collections.ConfigDict]:
         files[run.config] = config_lib.load(run.config)
       config = copy.deepcopy(files[run.config])
       config_lib.apply_overrides(config, run.overrides)
-      parts.check(config)  # Every registry's checks, without data or JAX computation.
+      # Every registry's checks, without data or JAX computation (an agent's: agent_parts).
+      (agent_parts.check if config_lib.is_agent(config) else parts.check)(config)
     except UserError as e:
       raise UserError(f"run {run.name}: {e}") from None
     configs[run.name] = config

@@ -18,7 +18,8 @@ from research.sweeps import grid
 
 
 def train_group(sweep_dir: str, group_dir: str, names: Sequence[str]) -> list[dict]:
-  from research.run import vectorized  # pylint: disable=g-import-not-at-top
+  from research import config as config_lib  # pylint: disable=g-import-not-at-top
+  from research.run import agent, vectorized  # pylint: disable=g-import-not-at-top
   _, runs = grid.read_record(sweep_dir)
   by_name = {r.name: r for r in runs}
   unknown = [n for n in names if n not in by_name]
@@ -26,7 +27,9 @@ def train_group(sweep_dir: str, group_dir: str, names: Sequence[str]) -> list[di
     raise UserError(f"runs {', '.join(unknown)} are not in {sweep_dir}/{grid.SWEEP_FILE}")
   selected = [by_name[n] for n in names]
   configs = grid.build_configs(selected)
-  return vectorized.train_vectorized(
+  train = agent.train_group if config_lib.is_agent(configs[selected[0].name]) else (
+      vectorized.train_vectorized)
+  return train(
       [configs[r.name] for r in selected],
       [str(pathlib.Path(sweep_dir) / r.name) for r in selected], group_dir)
 
@@ -48,7 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
   for name, summary in zip(args.runs, summaries):
     print(json.dumps({'run': name, 'steps': summary['steps'],
                       **{f'test_{m}': round(summary['final']['test'][m], 4)
-                         for m in ('accuracy', 'rmse') if m in summary['final']['test']}}))
+                         for m in ('accuracy', 'rmse', 'return')
+                         if m in summary['final']['test']}}))
   return 0
 
 

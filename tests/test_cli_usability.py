@@ -106,10 +106,12 @@ def test_list_shows_every_registry():
                             'keys']
   assert {'mlp', 'linear', 'cnn', 'resnet', 'vgg', 'vit', 'gru', 'wavenet', 'bert',
           'gpt'} <= set(sections['models'])
-  assert {'digits', 'mnist1d', 'addition', 'tones'} <= set(sections['datasets'])
-  assert {'cross_entropy', 'mse', 'sigmoid_binary_cross_entropy'} <= set(sections['losses'])
+  assert {'digits', 'mnist1d', 'addition', 'tones', 'diabetes', 'sunspots'} <= set(
+      sections['datasets'])
+  assert {'cross_entropy', 'mse', 'mae', 'huber',
+          'sigmoid_binary_cross_entropy'} <= set(sections['losses'])
   assert {'sgd', 'adam', 'adamw'} <= set(sections['optimizers'])
-  assert sections['tasks'] == ['classification', 'language_model', 'masked_lm']
+  assert sections['tasks'] == ['classification', 'language_model', 'masked_lm', 'regression']
   assert {'seed', 'batch_size', 'model.name', 'wandb.project'} <= set(sections['keys'])
 
 

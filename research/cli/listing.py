@@ -69,7 +69,10 @@ def _datasets() -> list[str]:
 
 def _losses() -> list[str]:
   from research.core import losses  # pylint: disable=g-import-not-at-top
-  return _table([(name, _first_line(fn.__doc__)) for name, fn in losses.LOSSES.items()])
+  rows = [(name, _first_line(fn.__doc__)) for name, fn in losses.LOSSES.items()]
+  rows += [(f'{name} (regression)', _first_line(fn.__doc__))
+           for name, fn in losses.REGRESSION_LOSSES.items()]
+  return _table(rows)
 
 
 def _optimizers() -> list[str]:

@@ -65,6 +65,7 @@ def squared_error(predictions, targets) -> jnp.ndarray:
 
 
 def absolute_error(predictions, targets) -> jnp.ndarray:
+  """Mean over a target's values of |y − ŷ|: less swayed by outliers than MSE."""
   return jnp.mean(jnp.abs(predictions - targets), axis=-1)
 
 

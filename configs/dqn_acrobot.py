@@ -8,8 +8,10 @@ Command:
 an update every 10 environment steps after 10k, target copied every 500, ε 1 -> 0.05 over 250k,
 squared TD error, γ 0.99: CleanRL's dqn_jax.py settings, whose Acrobot-v1 run (seed 1, 500k
 steps) reports -91.4 +- 14.8 (huggingface.co/cleanrl/Acrobot-v1-dqn_jax-seed1).
-Expected (measured): see experiments/results/dqn/README.md.
-Runtime: see experiments/results/dqn/README.md.
+Expected (measured, 5 seeds in experiments/dqn.py): greedy return -90.4 +- 6.5 at 100k steps,
+-85.3 +- 2.6 at 500k; final test -83.7 +- 3.6 (100 episodes per seed).
+Runtime: ~35 s wall for one seed on 2 idle CPU cores (the CartPole config's rate, 27,900
+environment steps/s); 204 s for 5 vmapped seeds at load average ~9.
 """
 import pathlib
 

@@ -12,7 +12,11 @@ Setup: configs/dqn_cartpole.py and configs/dqn_acrobot.py as they are (500k envi
 environment steps 100 greedy episodes on fresh seeds (the `validation` rows); at the end 100 more
 on seeds no evaluation used (`test`: the table's metric). experiments/dqn_table.py reads the
 validation rows at fixed environment-step budgets (mean ± std over seeds) from the runs' metrics.
-Expected and runtime: experiments/results/dqn/README.md.
+Expected (measured, final test return, mean ± sample std over 5 seeds): CartPole-v1 DQN
+496.3 ± 8.4, Double DQN 500.0 ± 0.0 (5/5 seeds >= 475 in both); Acrobot-v1 DQN -83.7 ± 3.6,
+Double DQN -85.4 ± 3.1 (CleanRL, same settings: -91.4 ± 14.8).
+Runtime: 886 s with --jobs 1 (4 vectorized groups, 180-294 s each) on 2 CPU cores at load 7-10.
+Table and curves: experiments/results/dqn/README.md.
 """
 from research.sweeps.spec import Metric, Sweep, axis, product
 

@@ -1,5 +1,5 @@
 """The DQN sweep's learning-curve table (experiments/dqn.py): greedy return at fixed
-environment-step budgets, mean ± std over seeds, from each run's validation rows, and the final
+environment-step budgets, mean ± sample std over seeds, from each run's validation rows, and the final
 test evaluation; markdown on stdout.
 
   python experiments/dqn_table.py workdirs/dqn > experiments/results/dqn/README.md
@@ -31,7 +31,7 @@ def _runs(sweep_dir: pathlib.Path):
 def _cell(values: list[float]) -> str:
   if not values:
     return '-'
-  std = statistics.pstdev(values) if len(values) > 1 else 0.0
+  std = statistics.stdev(values) if len(values) > 1 else 0.0  # Sample std, as sweep reports.
   return f'{statistics.mean(values):.1f} ± {std:.1f}'
 
 

@@ -100,9 +100,10 @@ def attention_figure(layers: dict, rollout: np.ndarray, tokens: list[str],
   for r, (name, weights) in enumerate(layers.items()):
     for h in range(heads):
       if h < weights.shape[0]:
-        draw(axes[r, h], weights[h], f'{name} head {h}')
+        draw(axes[r, h], weights[h], f'layer {r} · head {h}')
       else:
         axes[r, h].set_axis_off()
+    axes[r, 0].set_ylabel(name, fontsize=6)  # The layer's module path, e.g. decoder/block_0/...
   image = draw(axes[-1, 0], rollout, 'attention rollout (all layers)')
   fig.colorbar(image, ax=axes[-1, 0], shrink=0.8)
   for h in range(1, heads):
@@ -119,9 +120,9 @@ def activation_figure(stats: list) -> figure.Figure:
     ax.hist(layer.sample, bins=50, color='tab:blue')
     extra = ''
     if layer.dead_fraction is not None:
-      extra = f'\ndead units {layer.dead_fraction:.0%}'
+      extra = f'\ndead units {layer.dead_fraction:.1%}'
     if layer.saturated_fraction is not None:
-      extra = f'\nsaturated {layer.saturated_fraction:.0%}'
+      extra = f'\nsaturated {layer.saturated_fraction:.1%}'
     ax.set_title(f'{layer.layer} ({layer.activation})\nmean {layer.mean:.3g}, '
                  f'std {layer.std:.3g}{extra}', fontsize=8)
     ax.set_xlabel('activation value', fontsize=8)

@@ -83,6 +83,12 @@ class _OneLineFromLibraries(logging.Filter):
     return True
 
 
+def _no_extra_arguments(command: str, extra: list[str]) -> None:
+  """Only `train` takes --config.a.b=V overrides; any other leftover argument is a usage error."""
+  if extra:
+    raise UserError(f"unrecognized arguments for {command}: {' '.join(extra)}")
+
+
 def _train(args, extra, stop_request: preemption.StopRequest) -> int:
   overrides = arguments.split_overrides(extra)  # Before importing JAX: a typo fails at once.
   from research import config as config_lib
@@ -138,8 +144,7 @@ def _library_output_to_stderr():
 
 
 def _eval(args, extra) -> int:
-  if extra:
-    raise UserError(f"unrecognized arguments for eval: {' '.join(extra)}")
+  _no_extra_arguments('eval', extra)
   from research import api
   with _library_output_to_stderr():
     result = api.evaluate_workdir(args.workdir, args.split, args.step)
@@ -148,8 +153,7 @@ def _eval(args, extra) -> int:
 
 
 def _generate(args, extra) -> int:
-  if extra:
-    raise UserError(f"unrecognized arguments for generate: {' '.join(extra)}")
+  _no_extra_arguments('generate', extra)
   from research import api
   with _library_output_to_stderr():
     texts = api.generate_text(
@@ -161,8 +165,7 @@ def _generate(args, extra) -> int:
 
 
 def _explain(args, extra) -> int:
-  if extra:
-    raise UserError(f"unrecognized arguments for explain: {' '.join(extra)}")
+  _no_extra_arguments('explain', extra)
   from research.explain import methods
   requested = methods.parse(args.method)  # Before importing JAX: a typo fails at once.
   from research.explain import compute, workdir
@@ -180,8 +183,7 @@ def _explain(args, extra) -> int:
 
 
 def _sweep(args, extra) -> int:
-  if extra:
-    raise UserError(f"unrecognized arguments for sweep: {' '.join(extra)}")
+  _no_extra_arguments('sweep', extra)
   from research.run import progress
   from research.sweeps import runner
   progress.quiet_library_bars()  # Vectorized groups prepare datasets in this process.
@@ -190,8 +192,7 @@ def _sweep(args, extra) -> int:
 
 
 def _report(args, extra) -> int:
-  if extra:
-    raise UserError(f"unrecognized arguments for report: {' '.join(extra)}")
+  _no_extra_arguments('report', extra)
   path = pathlib.Path(args.workdir)
   if (path / layout.SWEEP).is_file():
     from research.reports import sweep_tables
@@ -209,8 +210,7 @@ def _report(args, extra) -> int:
 
 
 def _list(args, extra) -> int:
-  if extra:
-    raise UserError(f"unrecognized arguments for list: {' '.join(extra)}")
+  _no_extra_arguments('list', extra)
   kinds = [args.kind] if args.kind else listing.KINDS
   for kind in kinds:
     if len(kinds) > 1:

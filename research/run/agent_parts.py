@@ -90,19 +90,22 @@ def _check_settings(config: ml_collections.ConfigDict) -> None:
                      ('dqn.target_update_every', q.target_update_every)):
     _check(isinstance(value, int) and not isinstance(value, bool) and value >= 1,
            f"config.{key} must be an int >= 1, got {value!r}")
-  _check(q.replay_size >= config.batch_size,
-         f"config.dqn.replay_size={q.replay_size} is smaller than a minibatch "
-         f"(config.batch_size={config.batch_size}); use replay_size >= batch_size")
-  _check(q.replay_size >= env.num_envs,
-         f"config.dqn.replay_size={q.replay_size} cannot hold one step of config.env.num_envs="
-         f"{env.num_envs} environments")
-  _check(q.learning_starts >= config.batch_size,
-         f"config.dqn.learning_starts={q.learning_starts} must be >= config.batch_size="
-         f"{config.batch_size} (a minibatch needs that many transitions)")
-  _check(q.train_every >= env.num_envs,
-         f"config.dqn.train_every={q.train_every} environment steps is less than one vectorized "
-         f"step of config.env.num_envs={env.num_envs}; at most one update per vectorized step: "
-         f"use train_every >= {env.num_envs}")
+  batch, envs = config.batch_size, env.num_envs
+  for holds, message in (
+      (q.replay_size >= batch,
+       f"config.dqn.replay_size={q.replay_size} is smaller than a minibatch "
+       f"(config.batch_size={batch}); use replay_size >= batch_size"),
+      (q.replay_size >= envs,
+       f"config.dqn.replay_size={q.replay_size} cannot hold one step of config.env.num_envs="
+       f"{envs} environments"),
+      (q.learning_starts >= batch,
+       f"config.dqn.learning_starts={q.learning_starts} must be >= config.batch_size={batch} "
+       "(a minibatch needs that many transitions)"),
+      (q.train_every >= envs,
+       f"config.dqn.train_every={q.train_every} environment steps is less than one vectorized "
+       f"step of config.env.num_envs={envs}; at most one update per vectorized step: use "
+       f"train_every >= {envs}")):
+    _check(holds, message)
   for key in ('epsilon_start', 'epsilon_end'):
     value = q[key]
     _check(isinstance(value, (int, float)) and 0.0 <= value <= 1.0,

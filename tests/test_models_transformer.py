@@ -275,6 +275,30 @@ def test_sampling_is_reproducible_per_rng(gpt_params):
       assert top3[row, pos] in np.argsort(logits[row, pos - 1])[-3:]
 
 
+def test_generating_only_the_compared_tokens_gives_the_same_verdicts(overfit_gpt, gpt_params):
+  """Exact match decodes only `steps_to_compare` tokens: the compared positions, and so the
+  verdicts, equal those of decoding to the end of the buffer, for a model that answers right
+  (memorised) and one that does not (untrained), with a prompt answered wrong on purpose."""
+  trained_model, trained, _ = overfit_gpt
+  full = _batch(SUMS + ['12+35=48'])
+  lengths = np.array([s.index('=') + 1 for s in SUMS] + [6])
+  steps = generate_lib.steps_to_compare(full, lengths)
+  assert steps == max(len(s) - s.index('=') for s in SUMS + ['12+35=48'])  # Answer + its end.
+  for model, params in ((trained_model, trained), (_build(gpt), gpt_params)):
+    everything = generate_lib.generate(model, params, full, lengths, full.shape[1] - 1)
+    bounded = jax.jit(lambda p, t, n, k: generate_lib.generate(
+        model, p, t, n, full.shape[1] - 1, steps=k))(params, full, lengths, np.int32(steps))
+    np.testing.assert_array_equal(
+        generate_lib.answer_exact_match(everything, full, lengths),
+        generate_lib.answer_exact_match(bounded, full, lengths))
+    for row, length in enumerate(lengths):  # Every compared position is the same token.
+      np.testing.assert_array_equal(everything[row, :length + steps],
+                                    bounded[row, :length + steps])
+  verdicts = generate_lib.answer_exact_match(
+      generate_lib.generate(trained_model, trained, full, lengths, steps), full, lengths)
+  assert np.asarray(verdicts)[:-1].all() and not np.asarray(verdicts)[-1]
+
+
 def test_answer_exact_match_on_hand_made_arrays():
   reference = np.array([[5, 6, 7, 8, 0, 0],
                         [5, 6, 7, 8, 0, 0],

@@ -13,6 +13,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import linen as nn
 
 from research.core import tokens as tokens_lib
@@ -32,7 +33,8 @@ def _next_token(logits, rng, step, temperature: float, top_k: int | None):
 @functools.partial(jax.jit, static_argnames=('model', 'max_new_tokens', 'temperature', 'top_k'))
 def generate(model: nn.Module, params: Any, prompt_tokens: jnp.ndarray,
              prompt_lengths: jnp.ndarray, max_new_tokens: int, *, rng: jax.Array | None = None,
-             temperature: float = 1.0, top_k: int | None = None) -> jnp.ndarray:
+             temperature: float = 1.0, top_k: int | None = None,
+             steps: jax.Array | None = None) -> jnp.ndarray:
   """Continues each prompt with `max_new_tokens` sampled tokens; returns the [B, T] buffer.
 
   Args:
@@ -46,6 +48,8 @@ def generate(model: nn.Module, params: Any, prompt_tokens: jnp.ndarray,
     rng: PRNG key for sampling; None means greedy decoding.
     temperature: logits are divided by it before sampling; 0 means greedy. A Python number.
     top_k: if set, sample only among the k most likely tokens (top_k=1 is greedy).
+    steps: if given (an int, traced or not), only the first `steps` of the max_new_tokens are
+      written: a bound known per batch, e.g. `steps_to_compare`, without recompiling.
 
   Returns:
     int32 [B, T]: the prompts, each followed by its generated tokens, then PAD. Nothing stops at
@@ -70,7 +74,25 @@ def generate(model: nn.Module, params: Any, prompt_tokens: jnp.ndarray,
     write = positions == (lengths + i)[:, None]
     return jnp.where(write, token[:, None], buffer)
 
-  return jax.lax.fori_loop(0, max_new_tokens, step, buffer)
+  end = max_new_tokens if steps is None else jnp.minimum(steps, max_new_tokens)
+  return jax.lax.fori_loop(0, end, step, buffer)
+
+
+def steps_to_compare(reference_tokens, prompt_lengths) -> int:
+  """How many generated tokens `answer_exact_match` looks at in this batch (host numpy).
+
+  It compares example b's positions L_b..e_b (e_b: the reference's first PAD after the prompt,
+  or the last position), so generating e_b − L_b + 1 tokens for the longest answer gives the
+  same verdicts as generating to the end of the buffer: later tokens are never compared and,
+  attention being causal, cannot change earlier ones. For `addition` that is 4–5 tokens
+  instead of 15."""
+  reference = np.asarray(reference_tokens)
+  lengths = np.asarray(prompt_lengths)[:, None]
+  positions = np.arange(reference.shape[1])[None, :]
+  pads = (positions >= lengths) & (reference == tokens_lib.PAD)
+  last = reference.shape[1] - 1
+  end = np.where(pads.any(axis=1), np.argmax(pads, axis=1), last)
+  return int(max(1, (np.minimum(end, last) - lengths[:, 0] + 1).max()))
 
 
 def answer_exact_match(generated: jnp.ndarray, reference_tokens: jnp.ndarray,

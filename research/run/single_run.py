@@ -29,8 +29,9 @@ class Steps:
     self.eval = exp.devices.compile(functools.partial(steps.eval_step, **kwargs),
                                     donate_state=False)
     new_tokens = exp.info.input_shape[0] - 1  # Compiled once, used for every split.
-    self._answers = jax.jit(lambda params, tokens, lengths: generate.answer_exact_match(
-        generate.generate(exp.model, params, tokens, lengths, new_tokens), tokens, lengths))
+    self._answers = jax.jit(lambda params, tokens, lengths, steps: generate.answer_exact_match(
+        generate.generate(exp.model, params, tokens, lengths, new_tokens, steps=steps),
+        tokens, lengths))
 
   def flops_per_step(self, state: train_state.TrainState, host_batch: dict) -> float | None:
     """XLA's count of the FLOPs of one training step on the global batch (research/run/flops.py)."""
@@ -67,7 +68,9 @@ class Steps:
       lengths = batch.get('prompt_length')
       if lengths is None or not lengths[batch['mask']].all():
         return None  # No prompts: nothing to answer.
-      matches = np.asarray(self._answers(params, batch['input'], np.maximum(lengths, 1)))
+      lengths = np.maximum(lengths, 1)
+      steps = generate.steps_to_compare(batch['input'], lengths)  # Only what is compared.
+      matches = np.asarray(self._answers(params, batch['input'], lengths, np.int32(steps)))
       right += int(matches[batch['mask']].sum())
       total += int(batch['mask'].sum())
     return right / total if total else None

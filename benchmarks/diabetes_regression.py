@@ -24,11 +24,8 @@ SEEDS = range(5)
 
 
 def split_arrays(handle, split: str) -> tuple[np.ndarray, np.ndarray]:
-  inputs, targets = [], []
-  for batch in data.eval_batches(handle, split, 128):
-    inputs.append(batch['input'][batch['mask']])
-    targets.append(batch['target'][batch['mask']])
-  return np.concatenate(inputs), np.concatenate(targets)
+  examples = data.split_examples(handle, split)
+  return examples['input'], examples['target']
 
 
 def scores(y, prediction) -> dict:

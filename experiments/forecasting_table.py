@@ -38,9 +38,8 @@ def series_data(workdir: pathlib.Path) -> dict:
   full = np.concatenate([values[r] for r in series.ROLES])
   context, horizon = config.dataset.context_length, config.dataset.horizon
   test_start = len(values['train']) + len(values['validation'])
-  batches = list(data.eval_batches(handle, 'test', 64))
-  targets = np.concatenate([b['target'][b['mask']] for b in batches]).astype(np.float64)
-  inputs = np.concatenate([b['input'][b['mask']] for b in batches])
+  examples = data.split_examples(handle, 'test', 64)
+  targets, inputs = examples['target'].astype(np.float64), examples['input']
   origins = test_start + np.arange(len(targets)) * config.dataset.stride + context
   truth = np.stack([full[o:o + horizon] for o in origins])
   np.testing.assert_allclose(truth, targets, rtol=1e-6, atol=1e-3)  # The runs' own windows.

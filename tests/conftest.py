@@ -43,6 +43,16 @@ def run_cli(*args: str, devices: int = 1, timeout: float = 600,
                         capture_output=True, text=True, timeout=timeout)
 
 
+
+def assert_usage_error(result: subprocess.CompletedProcess, *needles: str) -> None:
+  """Bad input's contract: exit 2, no traceback, one error line naming every needle."""
+  assert result.returncode == 2, (result.returncode, result.stderr[-2000:])
+  assert 'Traceback' not in result.stderr
+  error_lines = [l for l in result.stderr.splitlines() if 'error' in l]
+  assert len(error_lines) == 1, result.stderr
+  for needle in needles:
+    assert needle in error_lines[0], error_lines[0]
+
 def pytest_collection_modifyitems(config, items):
   """Slow tests (whole CLI runs) first, the rest after, each group in its file order.
 

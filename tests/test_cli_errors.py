@@ -6,18 +6,9 @@ import sys
 
 import pytest
 
-from conftest import ROOT, run_cli
+from conftest import ROOT, assert_usage_error, run_cli
 
 DEFAULT = ['train', '--config', 'configs/default.py']
-
-
-def _assert_clean_usage_error(result, *needles):
-  assert result.returncode == 2, (result.returncode, result.stderr[-2000:])
-  assert 'Traceback' not in result.stderr
-  error_lines = [l for l in result.stderr.splitlines() if 'error' in l]
-  assert len(error_lines) == 1, result.stderr
-  for needle in needles:
-    assert needle in error_lines[0], error_lines[0]
 
 
 @pytest.mark.parametrize('args, needles, devices', [
@@ -51,15 +42,15 @@ def _assert_clean_usage_error(result, *needles):
 ])
 def test_bad_train_input_exits_2_with_one_line(tmp_path, args, needles, devices):
   result = run_cli(*DEFAULT, *args, '--workdir', str(tmp_path / 'w'), devices=devices)
-  _assert_clean_usage_error(result, *needles)
+  assert_usage_error(result, *needles)
 
 
 def test_missing_and_broken_config_files(tmp_path):
   missing = run_cli('train', '--config', 'configs/defualt.py', '--workdir', str(tmp_path))
-  _assert_clean_usage_error(missing, 'does not exist', "did you mean 'configs/default.py'")
+  assert_usage_error(missing, 'does not exist', "did you mean 'configs/default.py'")
   broken = tmp_path / 'broken.py'
   broken.write_text('def get_config(arg=None:\n')
-  _assert_clean_usage_error(
+  assert_usage_error(
       run_cli('train', '--config', str(broken), '--workdir', str(tmp_path / 'w')), 'syntax error')
 
 
@@ -67,12 +58,12 @@ def test_unwritable_workdir(tmp_path):
   blocker = tmp_path / 'a-file'
   blocker.write_text('not a directory')
   result = run_cli(*DEFAULT, '--workdir', str(blocker / 'run'))
-  _assert_clean_usage_error(result, 'is not a writable directory')
+  assert_usage_error(result, 'is not a writable directory')
   assert blocker.read_text() == 'not a directory'
 
 
 def test_eval_of_a_directory_that_is_not_a_workdir(tmp_path):
-  _assert_clean_usage_error(run_cli('eval', '--workdir', str(tmp_path)), 'not a research workdir')
+  assert_usage_error(run_cli('eval', '--workdir', str(tmp_path)), 'not a research workdir')
 
 
 def test_bad_override_on_an_existing_workdir_loses_nothing(tmp_path):
@@ -82,7 +73,7 @@ def test_bad_override_on_an_existing_workdir_loses_nothing(tmp_path):
   before = {p.relative_to(workdir): p.read_bytes() for p in workdir.rglob('*') if p.is_file()}
   bad = run_cli(*DEFAULT, '--config.total_steps=20', '--config.model.name=cnnn',
                 '--workdir', str(workdir))
-  _assert_clean_usage_error(bad, "unknown model 'cnnn'")
+  assert_usage_error(bad, "unknown model 'cnnn'")
   after = {p.relative_to(workdir): p.read_bytes() for p in workdir.rglob('*') if p.is_file()}
   assert after == before
   assert json.loads((workdir / 'summary.json').read_text())['steps'] == 20
@@ -94,20 +85,20 @@ def test_help_and_python_dash_m():
 
 
 def test_bad_config_arguments_and_files(tmp_path):
-  _assert_clean_usage_error(
+  assert_usage_error(
       run_cli('train', '--config', 'configs/seed_mlp.py:datset=digits', '--workdir',
               str(tmp_path / 'w')), "did you mean 'dataset'")
   no_function = tmp_path / 'no_function.py'
   no_function.write_text('x = 1\n')
-  _assert_clean_usage_error(
+  assert_usage_error(
       run_cli('train', '--config', str(no_function), '--workdir', str(tmp_path / 'w')),
       'defines no get_config')
   wrong_type = tmp_path / 'wrong_type.py'
   wrong_type.write_text('def get_config(arg=None):\n  return {"seed": 0}\n')
-  _assert_clean_usage_error(
+  assert_usage_error(
       run_cli('train', '--config', str(wrong_type), '--workdir', str(tmp_path / 'w')),
       'must return an ml_collections.ConfigDict')
-  _assert_clean_usage_error(
+  assert_usage_error(
       run_cli('train', '--config', 'configs/default.txt', '--workdir', str(tmp_path / 'w')),
       'must name a Python file')
 
@@ -115,11 +106,11 @@ def test_bad_config_arguments_and_files(tmp_path):
 def test_resuming_with_another_model_is_refused_and_eval_of_a_bad_split(tmp_path):
   workdir = tmp_path / 'w'
   assert run_cli(*DEFAULT, '--config.total_steps=10', '--workdir', str(workdir)).returncode == 0
-  _assert_clean_usage_error(
+  assert_usage_error(
       run_cli(*DEFAULT, '--config.total_steps=20', '--config.model.hidden_sizes=(32,)',
               '--workdir', str(workdir)), 'of a different experiment',
       'model')
-  _assert_clean_usage_error(run_cli('eval', '--workdir', str(workdir), '--split', 'dev'),
+  assert_usage_error(run_cli('eval', '--workdir', str(workdir), '--split', 'dev'),
                             "unknown split 'dev'")
 
 

@@ -7,7 +7,7 @@ import pytest
 from research import config as config_lib, data
 from research.data import forecast_baselines, series, series_builders
 
-from conftest import run_cli
+from conftest import assert_usage_error, run_cli
 
 
 @pytest.fixture(scope='module')
@@ -32,9 +32,8 @@ def test_windows_never_cross_a_split_boundary(sunspots):
   context, horizon = config.dataset.context_length, config.dataset.horizon
   mean, std = handle.info.target_scale
   for role in series.ROLES:
-    batches = list(data.eval_batches(handle, role, 16))
-    inputs = np.concatenate([b['input'][b['mask']] for b in batches]) * std + mean
-    targets = np.concatenate([b['target'][b['mask']] for b in batches])
+    examples = data.split_examples(handle, role, 16)
+    inputs, targets = examples['input'] * std + mean, examples['target']
     stretch = values[role]
     assert len(targets) == len(stretch) - context - horizon + 1  # Stride 1: every origin.
     for k, (x, y) in enumerate(zip(inputs, targets)):
@@ -76,20 +75,11 @@ def test_baselines_forecast_from_the_history_before_each_origin():
   assert set(forecasts) == {'naive', 'seasonal naive', 'drift', 'ARIMA', 'exp. smoothing'}
 
 
-def _usage_error(result, *needles):
-  assert result.returncode == 2, (result.returncode, result.stderr[-2000:])
-  assert 'Traceback' not in result.stderr
-  lines = [l for l in result.stderr.splitlines() if 'error' in l]
-  assert len(lines) == 1, result.stderr
-  for needle in needles:
-    assert needle in lines[0], lines[0]
-
-
 def test_a_window_longer_than_a_split_exits_2(tmp_path):
   workdir = tmp_path / 'w'
   result = run_cli('train', '--config', 'configs/forecast.py', '--config.dataset.context_length=60',
                    '--workdir', str(workdir))
-  _usage_error(result, 'dataset.context_length=60 + dataset.horizon=3 = 63 steps is longer than '
+  assert_usage_error(result, 'dataset.context_length=60 + dataset.horizon=3 = 63 steps is longer than '
                "the validation split of 'sunspots' (62 steps)")
   assert not workdir.exists()
 
@@ -130,6 +120,6 @@ def test_a_nan_in_a_series_exits_2(tmp_path):
   config.write_text(NAN_SERIES)
   workdir = tmp_path / 'w'
   result = run_cli('train', '--config', str(config), '--workdir', str(workdir))
-  _usage_error(result, "dataset 'nan_series': split 'validation' has 1 missing or non-finite",
+  assert_usage_error(result, "dataset 'nan_series': split 'validation' has 1 missing or non-finite",
                'at time 1970')
   assert not workdir.exists()

@@ -15,15 +15,12 @@ from research.core import losses, tasks
 from research.errors import UserError
 from research.run import train
 
-from conftest import run_cli
+from conftest import assert_usage_error, run_cli
 
 
 def _split(handle, split: str) -> tuple[np.ndarray, np.ndarray]:
-  inputs, targets = [], []
-  for batch in data.eval_batches(handle, split, 64):
-    inputs.append(batch['input'][batch['mask']])
-    targets.append(batch['target'][batch['mask']])
-  return np.concatenate(inputs), np.concatenate(targets)
+  examples = data.split_examples(handle, split, 64)
+  return examples['input'], examples['target']
 
 
 @pytest.fixture(scope='module')
@@ -100,15 +97,6 @@ def test_standardization_is_fitted_on_the_training_split_only(diabetes_run):
   assert tuple(record['target_shape']) == ()
 
 
-def _usage_error(result, *needles):
-  assert result.returncode == 2, (result.returncode, result.stderr[-2000:])
-  assert 'Traceback' not in result.stderr
-  lines = [l for l in result.stderr.splitlines() if 'error' in l]
-  assert len(lines) == 1, result.stderr
-  for needle in needles:
-    assert needle in lines[0], lines[0]
-
-
 @pytest.mark.parametrize('args, needles', [
     (['--config.dataset.name=digits'], ['needs a dataset with a real-valued target',
                                         "'digits' has 10-class labels"]),
@@ -121,5 +109,5 @@ def test_bad_regression_input_exits_2_with_one_line_and_writes_nothing(tmp_path,
   workdir = tmp_path / 'w'
   result = run_cli('train', '--config', 'configs/diabetes_mlp.py', *args, '--workdir',
                    str(workdir))
-  _usage_error(result, *needles)
+  assert_usage_error(result, *needles)
   assert not workdir.exists()

@@ -1,8 +1,8 @@
 """Datasets: TFDS builders for the bundled datasets, and the grain input pipeline.
 
 Importing this package registers the bundled builders (`digits`, `mnist1d`, `mnist_idx`,
-`addition`, `tones`, `diabetes`, `sunspots`, `stocks`) with TFDS, so `tfds.builder('digits')` also works after `import
-research.data`.
+`addition`, `tones`, `diabetes`, `sunspots`, `stocks`) with TFDS, so `tfds.builder('digits')` also
+works after `import research.data`.
 """
 # The builder modules are imported for their side effect: registering the TFDS builders.
 from research.data import addition_builder  # pylint: disable=unused-import
@@ -19,6 +19,7 @@ from research.data.dataset import Dataset
 from research.data.dataset import open  # pylint: disable=redefined-builtin
 from research.data.dataset import recorded
 from research.data.pipeline import eval_batches
+from research.data.pipeline import split_examples
 from research.data.pipeline import steps_per_epoch
 from research.data.pipeline import train_iterator
 
@@ -30,6 +31,7 @@ __all__ = [
     'open',
     'prepare',
     'recorded',
+    'split_examples',
     'steps_per_epoch',
     'train_iterator',
 ]

@@ -243,3 +243,12 @@ def _padded(prepared: catalog.Prepared, split: str, batch_size: int, process_ind
 def steps_per_epoch(info: catalog.DatasetInfo, batch_size: int) -> int:
   """Full global batches of `batch_size` in one pass over the train split (floor)."""
   return info.split_sizes['train'] // batch_size
+
+
+def split_examples(dataset, split: str, batch_size: int = 128) -> dict:
+  """Every real example of `split` as host arrays, {'input': [n, ...], 'target' or 'label': ...},
+  in the data source's order: `eval_batches` with the padding dropped (for baselines and checks
+  outside a run, e.g. scikit-learn on the same split)."""
+  batches = list(eval_batches(dataset, split, batch_size))
+  return {key: np.concatenate([b[key][b['mask']] for b in batches])
+          for key in batches[0] if key != 'mask'}

@@ -12,6 +12,8 @@ draw: the first 60% of the steps are `train`, the next 20% `validation`, the las
 (`time_splits`), so that a model is always evaluated on a future it has not seen.
 research/data/series.py cuts each split into forecasting windows.
 """
+import abc
+
 import numpy as np
 import tensorflow_datasets as tfds
 
@@ -59,8 +61,9 @@ class SeriesBuilder(local_builder.LocalBuilder, skip_registration=True):
     for i in steps:
       yield int(i), {'time': float(times[i]), 'value': np.float32(values[i])}
 
+  @abc.abstractmethod
   def _series(self) -> tuple[np.ndarray, np.ndarray]:
-    raise NotImplementedError
+    """(times, values) of the whole series, in time order."""
 
 
 class Sunspots(SeriesBuilder):

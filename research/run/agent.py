@@ -38,10 +38,6 @@ _EVAL_STREAM = 0x5EED
 _SPLITS = {'validation': 1, 'test': 2}
 
 
-def _member(tree, k: int):
-  return jax.tree.map(lambda x: x[k], tree)
-
-
 class Agent:
   """The loop's program for K agents of one config that differ only in seed."""
 
@@ -70,9 +66,14 @@ class Agent:
     keys = jnp.stack([jax.random.PRNGKey(seed) for seed in self.seeds])
     return jax.jit(jax.vmap(self._init_one))(keys)
 
-  def restore(self, ckpt: checkpoint.Checkpointer, state: dqn.AgentState):
-    target = jax.device_get(flax.serialization.to_state_dict(state))
-    step, saved = ckpt.restore_newest_good(target)
+  def restore(self, ckpt: checkpoint.Checkpointer, state: dqn.AgentState,
+              step: int | None = None):
+    """(step, state) from the newest good checkpoint, or from `step` when given."""
+    target = self._saved(state)
+    if step is None:
+      step, saved = ckpt.restore_newest_good(target)
+    else:
+      saved = ckpt.restore(step, target)
     restored = jax.tree.map(lambda t, x: jnp.asarray(x, t.dtype), target, saved)
     return step, flax.serialization.from_state_dict(state, restored)
 
@@ -95,7 +96,7 @@ class Agent:
     return jax.device_get(window)
 
   def member_sums(self, host_sums: dict, k: int) -> dict:
-    return _member(host_sums, k)
+    return vectorized.member(host_sums, k)
 
   def evaluate(self, state: dqn.AgentState, split: str) -> list[dict]:
     """Each member's greedy policy over `env.eval_episodes` fresh episodes: mean and std of the
@@ -169,8 +170,7 @@ def train_group(configs: list[ml_collections.ConfigDict], workdirs: list[str],
     raise UserError(f'these {len(configs)} agents cannot be trained as one vectorized group: '
                     'they differ in more than the seed')
   with preemption.stop_on_signals() as stop_request:
-    one_device = vectorized._on_one_device  # pylint: disable=protected-access
-    members = [agent_parts.build(one_device(c)) for c in configs]
+    members = [agent_parts.build(vectorized.on_one_device(c)) for c in configs]
     stop_request.check('before training started; nothing was written')
     group = workdir_lib.Workdir(group_dir)
     run_dirs = [workdir_lib.Workdir(w) for w in workdirs]
@@ -185,9 +185,8 @@ def train_group(configs: list[ml_collections.ConfigDict], workdirs: list[str],
       log.info('training %d agents (seeds %s) as one vmapped program', len(seeds), seeds)
       with checkpoint.Checkpointer(group.path, keep=agent.config.keep_checkpoints) as ckpt:
         resuming = ckpt.latest_step() is not None
-        vectorized._check_group_file(group, run_dirs, resuming)  # pylint: disable=protected-access
+        vectorized.check_group_file(group, run_dirs, resuming)
         return loop.run(agent, ckpt, loop_members, group.path, stop_request)
-
 
 
 def evaluate_workdir(workdir: str, config: ml_collections.ConfigDict, split: str = 'test',
@@ -200,12 +199,8 @@ def evaluate_workdir(workdir: str, config: ml_collections.ConfigDict, split: str
   program = Agent([agent_parts.build(config)])
   state = program.init_state()
   with checkpoint.Checkpointer(workdir, read_only=True) as ckpt:
-    if step is None:
-      step, state = program.restore(ckpt, state)
-    else:
-      if step not in ckpt.all_steps():
-        raise UserError(f"step {step} is not kept in {workdir!r}; kept steps: "
-                        f"{', '.join(map(str, ckpt.all_steps()))}")
-      target = jax.device_get(flax.serialization.to_state_dict(state))
-      state = flax.serialization.from_state_dict(state, ckpt.restore(step, target))
+    if step is not None and step not in ckpt.all_steps():
+      raise UserError(f"step {step} is not kept in {workdir!r}; kept steps: "
+                      f"{', '.join(map(str, ckpt.all_steps()))}")
+    step, state = program.restore(ckpt, state, step)
   return {'step': step, 'split': split, **program.evaluate(state, split)[0]}

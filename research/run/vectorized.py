@@ -56,7 +56,7 @@ log = logging.getLogger('research')
 GROUP_FILE = 'group.json'
 
 
-def _member(tree, k: int):
+def member(tree, k: int):
   """Member `k`'s slice of a stacked pytree."""
   return jax.tree.map(lambda x: x[k], tree)
 
@@ -111,7 +111,7 @@ class _Group:
       return jax.vmap(fn, in_axes=in_axes)
 
     def unrolled(*args):
-      outs = [fn(*[a if axis is None else _member(a, k) for a, axis in zip(args, in_axes)])
+      outs = [fn(*[a if axis is None else member(a, k) for a, axis in zip(args, in_axes)])
               for k in range(self.members)]
       return jax.tree.map(lambda *xs: jnp.stack(xs), *outs)
     return unrolled
@@ -169,13 +169,13 @@ class _Group:
   def flops_per_step(self, state: train_state.TrainState) -> float | None:
     """XLA's FLOPs of one member's step, counted as a separate run counts its own (cheaper to
     lower than the whole group's program, and the same number in both summaries)."""
-    return self._run_steps.flops_per_step(_member(state, 0), self._first_batch)
+    return self._run_steps.flops_per_step(member(state, 0), self._first_batch)
 
   def window_to_host(self, window: list) -> list:
     return jax.device_get(window)
 
   def member_sums(self, host_sums: dict, k: int) -> dict:
-    return _member(host_sums, k)
+    return member(host_sums, k)
 
   def evaluate(self, state: train_state.TrainState, split: str) -> list[dict]:
     """Every member's metrics over the whole of `split` (the same padded batches as a run)."""
@@ -183,13 +183,13 @@ class _Group:
     for batch in data.eval_batches(self.exp.data, split, self.exp.eval_batch_size):
       sums = metric_sums.add_sums(sums, self.eval(state, batch, self.hyper))
     host = jax.device_get(sums)
-    return [self.task.summarize(_member(host, k)) for k in range(self.members)]
+    return [self.task.summarize(member(host, k)) for k in range(self.members)]
 
   def exact_match(self, state: train_state.TrainState, split: str) -> list[float | None]:
     """Generation runs member by member, as it does per run."""
     if self.task.name != 'language_model':
       return [None] * self.members
-    return [self._run_steps.exact_match(_member(state, k), split) for k in range(self.members)]
+    return [self._run_steps.exact_match(member(state, k), split) for k in range(self.members)]
 
   def save(self, ckpt: checkpoint.Checkpointer, step: int, state: train_state.TrainState) -> None:
     ckpt.save(step, jax.device_get(train_state.state_to_save(state)), *self._streams)
@@ -208,7 +208,7 @@ class _Group:
 
   def _member_checkpoint(self, saved: dict, k: int) -> dict:
     """Member `k` of a stacked saved state, in the structure a separate run checkpoints."""
-    mine = _member(saved, k)
+    mine = member(saved, k)
     own = jax.tree.structure(jax.eval_shape(self.experiments[k].optimizer.init, mine['params']))
     return {**mine, 'opt_state': jax.tree.unflatten(own, jax.tree.leaves(mine['opt_state']))}
 
@@ -240,7 +240,7 @@ def train_vectorized(configs: list[ml_collections.ConfigDict], workdirs: list[st
     raise UserError(f'train_vectorized needs one distinct workdir per config: got {len(paths)} '
                     f'workdirs ({len(set(paths))} distinct) for {len(configs)} configs')
   with preemption.stop_on_signals() as stop_request:  # Honoured from here to the end.
-    experiments = [parts.build(_on_one_device(c)) for c in configs]  # Validates, resolves.
+    experiments = [parts.build(on_one_device(c)) for c in configs]  # Validates, resolves.
     stop_request.check('before training started; nothing was written')
     group_dir = workdir_lib.Workdir(group_dir)
     run_dirs = [workdir_lib.Workdir(p, exp.data.record()) for p, exp in zip(paths, experiments)]
@@ -254,18 +254,18 @@ def train_vectorized(configs: list[ml_collections.ConfigDict], workdirs: list[st
                  for k, (d, exp) in enumerate(zip(run_dirs, experiments))]
       with checkpoint.Checkpointer(group_dir.path, keep=group.config.keep_checkpoints,
                                    data_streams=len(group.seeds)) as ckpt:
-        _check_group_file(group_dir, run_dirs, ckpt.latest_step() is not None)
+        check_group_file(group_dir, run_dirs, ckpt.latest_step() is not None)
         return loop.run(group, ckpt, members, group_dir.path, stop_request, end_step=max_steps)
 
 
-def _on_one_device(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+def on_one_device(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """A copy of `config` with num_devices=1 (its config.json then says where it ran)."""
   config = config.copy_and_resolve_references()
   config.num_devices = 1
   return config
 
 
-def _check_group_file(group_dir: workdir_lib.Workdir, run_dirs: list, resuming: bool) -> None:
+def check_group_file(group_dir: workdir_lib.Workdir, run_dirs: list, resuming: bool) -> None:
   """Records the member workdirs; refuses to resume a group_dir that trained other members."""
   path, members = group_dir.path / GROUP_FILE, [str(d.path) for d in run_dirs]
   if resuming and path.exists():

@@ -11,7 +11,9 @@ import pytest
 from research import models
 from research.core import generate as generate_lib, tokens
 from research.errors import UserError
-from research.models import bert, gpt
+from flax import linen as nn
+
+from research.models import attention, bert, gpt
 from research.models.context import Context
 
 SEQ_LEN = 12
@@ -297,6 +299,53 @@ def test_generating_only_the_compared_tokens_gives_the_same_verdicts(overfit_gpt
   verdicts = generate_lib.answer_exact_match(
       generate_lib.generate(trained_model, trained, full, lengths, steps), full, lengths)
   assert np.asarray(verdicts)[:-1].all() and not np.asarray(verdicts)[-1]
+
+
+@pytest.mark.parametrize('dtype, tolerance', [(jnp.float32, 1e-6), (jnp.bfloat16, 2e-2)])
+def test_fused_attention_equals_flax_softmax_attention(dtype, tolerance):
+  """jax.nn.dot_product_attention (cuDNN's fused kernel on GPUs) against Flax's explicit softmax,
+  under the causal and the key-padding masks the families use."""
+  q, k, v = (jax.random.normal(jax.random.PRNGKey(i), (3, SEQ_LEN, 4, 8), dtype) for i in range(3))
+  batch = _batch(SUMS[:3])
+  for mask in (nn.make_causal_mask(batch), nn.make_attention_mask(batch, batch != tokens.PAD)):
+    fused = jax.jit(attention.fused, static_argnames='dtype')(q, k, v, mask=mask, dtype=dtype)
+    explicit = jax.jit(functools.partial(nn.dot_product_attention, force_fp32_for_softmax=True),
+                       static_argnames='dtype')(q, k, v, mask=mask, dtype=dtype)
+    assert fused.dtype == dtype
+    np.testing.assert_allclose(np.asarray(fused, np.float32), np.asarray(explicit, np.float32),
+                               atol=tolerance, rtol=tolerance)
+
+
+def _full_pass_greedy(model, params, buffer, lengths, new_tokens):
+  """The oracle: a full forward pass over the buffer for every new token (no cache)."""
+  buffer, lengths = np.array(buffer), np.asarray(lengths)
+  buffer[np.arange(SEQ_LEN)[None, :] >= lengths[:, None]] = tokens.PAD
+  for i in range(new_tokens):
+    logits = np.asarray(_apply(model, params, jnp.asarray(buffer)))
+    last = np.clip(lengths + i - 1, 0, SEQ_LEN - 1)
+    for row, token in enumerate(logits[np.arange(len(buffer)), last].argmax(-1)):
+      if lengths[row] + i < SEQ_LEN:
+        buffer[row, lengths[row] + i] = token
+  return buffer
+
+
+def test_cached_decoding_equals_full_forward_passes(overfit_gpt, gpt_params):
+  """The key/value cache changes nothing but the work: the decoding model has the same
+  parameters, its first pass gives the full pass's logits, and greedy generation writes the
+  same tokens as a full forward pass per token, for a trained and an untrained model, with
+  prompts of different lengths and some running off the end of the buffer."""
+  model, trained, _ = overfit_gpt
+  full = _batch(SUMS)
+  positions = jnp.broadcast_to(jnp.arange(SEQ_LEN), full.shape)
+  decoder = model.clone(decode=True)
+  shapes = jax.eval_shape(decoder.init, jax.random.PRNGKey(0), full, positions=positions)
+  assert jax.tree.map(lambda x: x.shape, shapes['params']) == jax.tree.map(jnp.shape, trained)
+  cached, _ = decoder.apply({'params': trained}, full, positions=positions, mutable=['cache'])
+  np.testing.assert_allclose(cached, _apply(model, trained, full), atol=1e-5, rtol=1e-5)
+  lengths = np.array([s.index('=') + 1 for s in SUMS[:6]] + [10, 11])
+  for params in (trained, gpt_params):
+    out = generate_lib.generate(model, params, full, lengths, max_new_tokens=SEQ_LEN)
+    np.testing.assert_array_equal(out, _full_pass_greedy(model, params, full, lengths, SEQ_LEN))
 
 
 def test_answer_exact_match_on_hand_made_arrays():

@@ -1,12 +1,12 @@
 """Autoregressive sampling from the GPT model, and the exact-match check of its answers.
 
 Prompts sit right-padded in one fixed [B, T] buffer with per-example lengths, so a batch mixes
-prompts of different lengths and every shape stays static (one compilation). Each step runs the
-full forward pass over the whole buffer and reads the logits at each example's last written
-position. That costs T forward passes of O(T²) attention per generation instead of a KV cache's
-O(T) work per token, which is acceptable for the small models and short sequences here and keeps
-the model free of a separate decoding mode. Causal attention makes it exact: positions after the
-one read cannot affect its logits.
+prompts of different lengths and every shape stays static (one compilation). Decoding keeps a
+key/value cache (research/models/attention.py): one forward pass over the whole buffer fills it
+and gives each example's first new token, then each step feeds every example's newest token at
+its own position, O(T) attention work per token instead of a full O(T²) pass. Causal attention
+makes it exact: the cached keys past a position are never attended to, so the logits equal a
+full forward pass over the buffer up to float rounding (tests/test_models_transformer.py).
 """
 import functools
 from typing import Any
@@ -38,7 +38,8 @@ def generate(model: nn.Module, params: Any, prompt_tokens: jnp.ndarray,
   """Continues each prompt with `max_new_tokens` sampled tokens; returns the [B, T] buffer.
 
   Args:
-    model: a GPT `Model` (per-token next-token logits [B, T, V], causal).
+    model: a GPT `Model` (per-token next-token logits [B, T, V], causal; its `decode` mode
+      keeps the key/value cache).
     params: the model's 'params' collection (not the {'params': ...} variables dict).
     prompt_tokens: int [B, T]; example b's prompt is prompt_tokens[b, :prompt_lengths[b]].
       Anything after the prompt (e.g. the reference answer) is replaced with PAD first.
@@ -64,18 +65,33 @@ def generate(model: nn.Module, params: Any, prompt_tokens: jnp.ndarray,
   length = buffer.shape[1]
   positions = jnp.arange(length)[None, :]
   buffer = jnp.where(positions < lengths[:, None], buffer, tokens_lib.PAD)
-
-  def step(i, buffer):
-    last = jnp.clip(lengths + i - 1, 0, length - 1)  # Position whose logits predict token i.
-    logits = model.apply({'params': params}, buffer, train=False)
-    logits = jnp.take_along_axis(logits, last[:, None, None], axis=1)[:, 0]
-    token = _next_token(logits, rng, i, temperature, top_k)
-    # Writes past the end (position >= T) match no column and are dropped.
-    write = positions == (lengths + i)[:, None]
-    return jnp.where(write, token[:, None], buffer)
-
+  decoder = model.clone(decode=True)
   end = max_new_tokens if steps is None else jnp.minimum(steps, max_new_tokens)
-  return jax.lax.fori_loop(0, end, step, buffer)
+
+  def emit(i, logits, buffer):
+    """Token i from the logits at position lengths + i - 1, written at lengths + i (writes at
+    or past the end match no column and are dropped)."""
+    token = _next_token(logits, rng, i, temperature, top_k)
+    write = (positions == (lengths + i)[:, None]) & (i < end)
+    return jnp.where(write, token[:, None], buffer), token
+
+  logits, cache = decoder.apply({'params': params}, buffer,
+                                positions=jnp.broadcast_to(positions, buffer.shape),
+                                mutable=['cache'])
+  last = jnp.clip(lengths - 1, 0, length - 1)
+  buffer, token = emit(0, jnp.take_along_axis(logits, last[:, None, None], axis=1)[:, 0], buffer)
+
+  def step(i, carry):
+    buffer, cache, token = carry
+    # The previous token, at its own position (clipped once an example runs off the buffer:
+    # everything it generates after that is dropped anyway).
+    at = jnp.clip(lengths + i - 1, 0, length - 1)[:, None]
+    logits, cache = decoder.apply({'params': params, **cache}, token[:, None], positions=at,
+                                  mutable=['cache'])
+    buffer, token = emit(i, logits[:, 0], buffer)
+    return buffer, cache, token
+
+  return jax.lax.fori_loop(1, end, step, (buffer, cache, token))[0]
 
 
 def steps_to_compare(reference_tokens, prompt_lengths) -> int:

@@ -26,8 +26,15 @@ class Model(transformer.Trunk, kw_only=True):
   """Decoder stack; tokens [B, T] int32 → float32 next-token logits [B, T, vocab_size]."""
 
   @nn.compact
-  def __call__(self, tokens: jnp.ndarray, train: bool = False) -> jnp.ndarray:
-    embed, x = self.encode(tokens, nn.make_causal_mask(tokens), train, 'decoder')
+  def __call__(self, tokens: jnp.ndarray, train: bool = False,
+               positions: jnp.ndarray | None = None) -> jnp.ndarray:
+    """With `decode` (core/generate.py), `positions` [B, t] places the tokens [B, t] and the
+    keys and values of every call are kept in the 'cache' collection: the first call is the
+    whole buffer at positions 0..T-1, each later one the next token of each example."""
+    if self.decode:
+      embed, x = self.encode(tokens, None, train, 'decoder', positions)
+    else:
+      embed, x = self.encode(tokens, nn.make_causal_mask(tokens), train, 'decoder')
     if self.tie_embeddings:
       logits = embed.attend(x)
     else:

@@ -19,7 +19,7 @@ from flax import linen as nn
 from research.config import schema
 from research.core import tokens as tokens_lib
 from research.errors import UserError
-from research.models import checks, remat as remat_lib
+from research.models import attention, checks, remat as remat_lib
 from research.models.context import Context
 
 # GPT-2 and BERT both initialise embeddings with N(0, 0.02²). With tied output embeddings this
@@ -48,11 +48,16 @@ class Embedding(nn.Module):
     self.position = self.param('position', EMBED_INIT, (self.max_len, self.hidden_size))
     self.dropout = nn.Dropout(self.dropout_rate)
 
-  def __call__(self, tokens: jnp.ndarray, train: bool = False) -> jnp.ndarray:
+  def __call__(self, tokens: jnp.ndarray, train: bool = False,
+               positions: jnp.ndarray | None = None) -> jnp.ndarray:
+    """`positions` (int, tokens' shape): where each token sits; None: 0, 1, ... per row."""
     length = tokens.shape[-1]
     if length > self.max_len:
       raise ValueError(f"sequence length {length} exceeds max_len {self.max_len}")
-    x = self.token(tokens) + self.position[:length].astype(self.dtype)
+    if positions is None:
+      x = self.token(tokens) + self.position[:length].astype(self.dtype)
+    else:
+      x = self.token(tokens) + jnp.take(self.position, positions, axis=0).astype(self.dtype)
     return self.dropout(x, deterministic=not train)
 
   def attend(self, x: jnp.ndarray) -> jnp.ndarray:
@@ -63,21 +68,30 @@ class Embedding(nn.Module):
 class Block(nn.Module):
   """x + Attention(LN(x)), then x + MLP(LN(x)); dropout on each sub-layer's output.
 
-  The attention probabilities get the same dropout rate, as in BERT and GPT-2.
+  The attention probabilities get the same dropout rate, as in BERT and GPT-2. With `decode`,
+  attention is causal over a key/value cache (attention.py) and `positions` says where x's
+  tokens sit; `mask` is then unused.
   """
   hidden_size: int
   num_heads: int
   mlp_dim: int
   dropout_rate: float = 0.0
   dtype: Any = jnp.float32
+  decode: bool = False
 
   @nn.compact
-  def __call__(self, x: jnp.ndarray, mask: jnp.ndarray | None, train: bool = False):
+  def __call__(self, x: jnp.ndarray, mask: jnp.ndarray | None, train: bool = False,
+               positions: jnp.ndarray | None = None):
     h = nn.LayerNorm(dtype=self.dtype, name='ln_attention')(x)
-    h = nn.MultiHeadDotProductAttention(
-        num_heads=self.num_heads, qkv_features=self.hidden_size, out_features=self.hidden_size,
-        dropout_rate=self.dropout_rate, dtype=self.dtype, force_fp32_for_softmax=True,
-        name='attention')(h, mask=mask, deterministic=not train)
+    if self.decode:
+      h = attention.CachedSelfAttention(self.num_heads, self.hidden_size, self.dtype,
+                                        name='attention')(h, positions)
+    else:
+      h = nn.MultiHeadDotProductAttention(
+          num_heads=self.num_heads, qkv_features=self.hidden_size,
+          out_features=self.hidden_size, dropout_rate=self.dropout_rate, dtype=self.dtype,
+          force_fp32_for_softmax=True, attention_fn=attention.fused,
+          name='attention')(h, mask=mask, deterministic=not train)
     x = x + nn.Dropout(self.dropout_rate)(h, deterministic=not train)
     h = nn.LayerNorm(dtype=self.dtype, name='ln_mlp')(x)
     h = nn.gelu(nn.Dense(self.mlp_dim, dtype=self.dtype, name='mlp_in')(h))
@@ -95,13 +109,16 @@ class Stack(nn.Module):
   dropout_rate: float = 0.0
   dtype: Any = jnp.float32
   remat: str = 'none'
+  decode: bool = False
 
   @nn.compact
-  def __call__(self, x: jnp.ndarray, mask: jnp.ndarray | None, train: bool = False):
-    block = remat_lib.wrap(Block, self.remat, static_argnums=(3,))  # (self, x, mask, train)
+  def __call__(self, x: jnp.ndarray, mask: jnp.ndarray | None, train: bool = False,
+               positions: jnp.ndarray | None = None):
+    # (self, x, mask, train, positions): `train` is a Python bool.
+    block = remat_lib.wrap(Block, self.remat, static_argnums=(3,))
     for i in range(self.num_layers):
       x = block(self.hidden_size, self.num_heads, self.mlp_dim, self.dropout_rate, self.dtype,
-                name=f'block_{i}')(x, mask, train)
+                self.decode, name=f'block_{i}')(x, mask, train, positions)
     return nn.LayerNorm(dtype=self.dtype, name='ln_final')(x)
 
 
@@ -121,15 +138,17 @@ class Trunk(nn.Module, kw_only=True):
   tie_embeddings: bool = True
   remat: str = DEFAULTS['remat']  # Activation checkpointing per block (remat.py).
   dtype: Any = jnp.float32
+  decode: bool = False  # Causal attention over a key/value cache (GPT's generation).
 
-  def encode(self, tokens: jnp.ndarray, mask: jnp.ndarray, train: bool,
-             stack_name: str) -> tuple[Embedding, jnp.ndarray]:
+  def encode(self, tokens: jnp.ndarray, mask: jnp.ndarray | None, train: bool,
+             stack_name: str, positions: jnp.ndarray | None = None
+             ) -> tuple[Embedding, jnp.ndarray]:
     """(the embedding, for a tied output layer; the final hidden states [B, T, d])."""
     embed = Embedding(self.vocab_size, self.hidden_size, self.max_len, self.dropout_rate,
                       self.dtype, name='embed')
     x = Stack(self.num_layers, self.hidden_size, self.num_heads, self.mlp_dim,
-              self.dropout_rate, self.dtype, self.remat, name=stack_name)(
-                  embed(tokens, train), mask, train)
+              self.dropout_rate, self.dtype, self.remat, self.decode, name=stack_name)(
+                  embed(tokens, train, positions), mask, train, positions)
     return embed, x
 
 

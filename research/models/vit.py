@@ -19,7 +19,7 @@ from flax import linen as nn
 
 from research.config import schema
 from research.errors import UserError, unknown
-from research.models import checks
+from research.models import attention, checks
 from research.models.context import Context, with_channels
 
 POOLINGS = ('cls', 'mean')
@@ -36,8 +36,9 @@ class _EncoderBlock(nn.Module):
   def __call__(self, x: jnp.ndarray, train: bool) -> jnp.ndarray:
     y = nn.LayerNorm(dtype=self.dtype)(x)
     # The softmax runs in float32 even under bfloat16: its normalisation loses the most precision.
-    y = nn.MultiHeadDotProductAttention(num_heads=self.num_heads, dtype=self.dtype,
-                                        force_fp32_for_softmax=True)(y, y, deterministic=not train)
+    y = nn.MultiHeadDotProductAttention(
+        num_heads=self.num_heads, dtype=self.dtype, force_fp32_for_softmax=True,
+        attention_fn=attention.fused)(y, y, deterministic=not train)
     x = x + nn.Dropout(self.dropout_rate, deterministic=not train)(y)
     y = nn.LayerNorm(dtype=self.dtype)(x)
     y = nn.gelu(nn.Dense(self.mlp_dim, dtype=self.dtype)(y))

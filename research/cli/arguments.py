@@ -94,6 +94,7 @@ def parser(description: str) -> argparse.ArgumentParser:
   sweep.add_argument('--no-vectorize', dest='vectorize', action='store_false',
                      help='train every seed in its own process instead of one vmapped program')
   sweep.add_argument('--verbose', action='store_true', default=argparse.SUPPRESS)
+  _slurm_arguments(sweep)
   _explain_arguments(commands)
   report = commands.add_parser(
       'report', help="tables and plots of a sweep directory, or a single run's report")
@@ -104,6 +105,42 @@ def parser(description: str) -> argparse.ArgumentParser:
   lister.add_argument('kind', nargs='?', choices=listing.KINDS, help='what to list (default: all)')
   lister.add_argument('--verbose', action='store_true', default=argparse.SUPPRESS)
   return parser
+
+
+def _key_value(value: str) -> tuple[str, str]:
+  key, sep, rest = value.partition('=')
+  if not sep or not key.strip():
+    raise argparse.ArgumentTypeError(f"must be KEY=VALUE (an sbatch option), got {value!r}")
+  return key.strip().lstrip('-'), rest
+
+
+def _slurm_arguments(sweep) -> None:
+  """`--launcher slurm` and its settings (they override the experiment file's `slurm` dict)."""
+  sweep.add_argument('--launcher', choices=('local', 'slurm'), default='local',
+                     help='local child processes (default) or a SLURM job array (submitit)')
+  sweep.add_argument('--wait', action='store_true',
+                     help='slurm: poll the queue until every run finished or failed')
+  group = sweep.add_argument_group('slurm', 'settings of --launcher slurm (see README)')
+  group.add_argument('--partition')
+  group.add_argument('--time', type=_positive_int, help='time limit per task, minutes')
+  group.add_argument('--cpus-per-task', type=_positive_int)
+  group.add_argument('--gpus-per-task', type=_positive_int)
+  group.add_argument('--mem', help="memory per task, e.g. 8G")
+  group.add_argument('--array-parallelism', type=_positive_int, help='array tasks at once')
+  group.add_argument('--signal-seconds', type=_positive_int,
+                     help='SIGTERM this long before the time limit (default 120)')
+  group.add_argument('--sbatch', type=_key_value, action='append', metavar='KEY=VALUE',
+                     help='any other sbatch option, e.g. --sbatch qos=low (repeatable)')
+  group.add_argument('--setup', action='append', metavar='LINE',
+                     help='a shell line run before each task, e.g. "module load cuda"')
+
+
+def slurm_flags(args: argparse.Namespace) -> dict:
+  """The SLURM settings given as flags (None where not given)."""
+  return {'partition': args.partition, 'time': args.time, 'cpus_per_task': args.cpus_per_task,
+          'gpus_per_task': args.gpus_per_task, 'mem': args.mem,
+          'array_parallelism': args.array_parallelism, 'signal_seconds': args.signal_seconds,
+          'sbatch': dict(args.sbatch or ()), 'setup': list(args.setup or ())}
 
 
 def _explain_arguments(commands) -> None:

@@ -4,6 +4,7 @@
     research eval  --workdir DIR [--split test]
     research generate --workdir DIR --prompt TEXT [--max-new-tokens N] [--temperature T] [--top-k K]
     research sweep experiments/X.py --workdir DIR [--jobs N] [--dry-run] [--no-vectorize]
+                   [--launcher local|slurm [--wait] [--partition P --time MIN ...]]
     research explain --workdir DIR [--split test] [--examples N] [--method M,...] [--robustness]
     research report DIR     (a sweep's tables and plots, or one run's report)
     research list [configs|models|datasets|losses|optimizers|tasks|keys]
@@ -188,7 +189,8 @@ def _sweep(args, extra) -> int:
   from research.sweeps import runner
   progress.quiet_library_bars()  # Vectorized groups prepare datasets in this process.
   return runner.run_sweep(args.experiment, args.workdir, jobs=args.jobs,
-                                dry_run=args.dry_run, vectorize=args.vectorize)
+                         dry_run=args.dry_run, vectorize=args.vectorize, launcher=args.launcher,
+                         slurm_flags=arguments.slurm_flags(args), wait=args.wait)
 
 
 def _report(args, extra) -> int:

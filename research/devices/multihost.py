@@ -6,7 +6,11 @@ host as one mesh. Where they find each other, in order:
   2. environment: JAX_COORDINATOR_ADDRESS (read by JAX itself) with JAX_NUM_PROCESSES and
      JAX_PROCESS_ID;
   3. --distributed alone: JAX's own detection of the cluster (SLURM, Open MPI, Cloud TPU pod
-     slices, Kubernetes JobSets), which fills in everything.
+     slices, Kubernetes JobSets), which fills in everything;
+  4. no flag inside a SLURM job step of several tasks (`srun -n 2 research train ...`, where
+     srun sets SLURM_STEP_NUM_TASKS > 1): as --distributed; JAX reads the coordinator (the
+     step's first node), process count and id from SLURM's variables. A single-task job (a
+     sweep's array task) stays single-process.
 Without any of these the run is single-process, as before. On CPU, cross-process collectives use
 gloo; that is switched on here, at run time and only for distributed runs (never at import).
 
@@ -25,6 +29,7 @@ from research.errors import UserError
 log = logging.getLogger('research')
 ENV_ADDRESS, ENV_PROCESSES, ENV_PROCESS_ID = (
     'JAX_COORDINATOR_ADDRESS', 'JAX_NUM_PROCESSES', 'JAX_PROCESS_ID')
+ENV_SLURM_TASKS = 'SLURM_STEP_NUM_TASKS'  # Set by srun for every task of a step.
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -56,7 +61,8 @@ def settings(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) 
     else:
       index = value
   if address is None and count is None and index is None:
-    return {} if getattr(args, 'distributed', False) else None  # {}: JAX detects the cluster.
+    detect = getattr(args, 'distributed', False) or _slurm_tasks(environ) > 1
+    return {} if detect else None  # {}: JAX detects the cluster.
   if address is not None and ':' not in address:
     raise UserError(f"--coordinator-address {address!r} must be HOST:PORT")
   if count is not None and count < 1:
@@ -65,6 +71,14 @@ def settings(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) 
     raise UserError(f"--process-id must be in 0..{count - 1}, got {index}")
   return {k: v for k, v in (('coordinator_address', address), ('num_processes', count),
                             ('process_id', index)) if v is not None}
+
+
+def _slurm_tasks(environ: Mapping[str, str]) -> int:
+  """The number of tasks of the SLURM job step this process belongs to (0 outside srun)."""
+  try:
+    return int(environ.get(ENV_SLURM_TASKS, '0'))
+  except ValueError:
+    return 0
 
 
 def initialize(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) -> bool:

@@ -22,7 +22,7 @@ from research.rundir import layout
 SWEEP_FILE = layout.SWEEP
 
 
-from research.sweeps.spec import Sweep
+from research.sweeps.spec import Search, Sweep
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,7 +36,7 @@ class Run:
   seed: int
 
 
-def _format_override(key: str, value: Any) -> str:
+def format_override(key: str, value: Any) -> str:
   """'key=V' as `--config.key=V` takes it: a string that would not parse as a Python literal
   stays bare (relu, not 'relu'), everything else is its repr."""
   if isinstance(value, str):
@@ -74,13 +74,13 @@ def expand(sweep: Sweep) -> list[Run]:
     for seed in range(sweep.seeds):
       runs.append(Run(
           name=f'{group},seed={seed}', group=group, config=point.config or sweep.base,
-          overrides=tuple(_format_override(k, v) for k, v in overrides.items()) + (
+          overrides=tuple(format_override(k, v) for k, v in overrides.items()) + (
               f'seed={seed}',),
           labels=dict(point.labels), seed=seed))
   return runs
 
 
-def load_experiment(path: str) -> Sweep:
+def load_experiment(path: str) -> Sweep | Search:
   """Imports an experiment file and calls its get_sweep()."""
   file = pathlib.Path(path)
   if file.suffix != '.py' or not file.is_file():
@@ -101,9 +101,9 @@ def load_experiment(path: str) -> Sweep:
     raise UserError(f"experiment file {path!r}: {e}") from None
   except Exception as e:
     raise UserError(f"get_sweep() in {path!r} failed: {type(e).__name__}: {e}") from None
-  if not isinstance(sweep, Sweep):
-    raise UserError(f"get_sweep() in {path!r} must return a research.sweeps.spec.Sweep, "
-                    f"got {type(sweep).__name__}")
+  if not isinstance(sweep, (Sweep, Search)):
+    raise UserError(f"get_sweep() in {path!r} must return a research.sweeps.spec.Sweep or "
+                    f"Search, got {type(sweep).__name__}")
   return sweep
 
 

@@ -40,9 +40,12 @@ class Task:
   log: pathlib.Path
   process: subprocess.Popen | None = None
   started: float = 0.0
+  name: str | None = None  # A title of its own (a search worker holds no fixed runs).
 
   @property
   def title(self) -> str:
+    if self.name:
+      return self.name
     if len(self.runs) == 1:
       return self.runs[0].name
     points = list(dict.fromkeys(r.group for r in self.runs))
@@ -118,6 +121,8 @@ def stale_runs(done: Sequence[grid.Run], configs: dict, workdir: pathlib.Path
   for run in done:
     try:
       raw = layout.config(workdir / run.name)
+      if raw is None:
+        raise KeyError('config.json')
       old = config_lib.with_defaults(raw)
       new = config_lib.resolve_like(configs[run.name], old)
     except (OSError, ValueError, KeyError, TypeError, ZeroDivisionError, UserError):

@@ -21,7 +21,8 @@ from typing import Callable, Sequence
 from research.errors import UserError
 from research.run import preemption
 from research.rundir import layout
-from research.sweeps import grid, plan as plan_lib
+from research.sweeps import grid, plan as plan_lib, search, slurm
+from research.sweeps.spec import Search
 from research.sweeps.plan import Task
 
 POLL_SECONDS = 0.2
@@ -89,15 +90,23 @@ def execute(tasks: list[Task], workdir: pathlib.Path, jobs: int,
 
 
 def run_sweep(experiment: str, workdir: str, jobs: int = 1, dry_run: bool = False,
-              vectorize: bool = True, say: Callable[[str], None] = print) -> int:
+              vectorize: bool = True, say: Callable[[str], None] = print,
+              launcher: str = 'local', slurm_flags: dict | None = None,
+              wait: bool = False) -> int:
   """Expands, validates and runs an experiment file. Returns the exit code."""
   if jobs < 1:
     raise UserError(f"--jobs must be >= 1, got {jobs}")
   sweep = grid.load_experiment(experiment)
+  if isinstance(sweep, Search):
+    return search.run_search(sweep, experiment, workdir, jobs, launcher, slurm_flags or {},
+                             dry_run, wait, say)
   runs = grid.expand(sweep)
   record = grid.sweep_record(sweep, runs, experiment)
   configs = grid.build_configs(runs)
   root = pathlib.Path(workdir)
+  if launcher == 'slurm':
+    return _run_on_slurm(sweep, runs, record, configs, root, vectorize, slurm_flags or {},
+                         dry_run, wait, say)
   if dry_run:
     say(f'{sweep.name}: {len(runs)} runs ({len(runs) // sweep.seeds} points x {sweep.seeds} '
         f'seeds) in {root}')
@@ -133,3 +142,44 @@ def run_sweep(experiment: str, workdir: str, jobs: int = 1, dry_run: bool = Fals
   say(f'`research report {root}` tabulates the sweep')
   return 1 if failed else 0
 
+
+
+def _run_on_slurm(sweep, runs, record, configs, root: pathlib.Path, vectorize: bool,
+                  flags: dict, dry_run: bool, wait: bool, say: Callable[[str], None]) -> int:
+  """Reports the runs' SLURM state, submits those not finished, running or pending as one job
+  array (research/sweeps/slurm.py); with `wait`, polls until they are done."""
+  settings = slurm.settings(sweep.slurm, flags)
+  slurm.check_cluster(settings)
+  names = [r.name for r in runs]
+
+  def finished() -> set[str]:
+    return {n for n in names if (root / n / layout.SUMMARY).exists()}
+
+  states = slurm.status(root, names, finished())
+  say(f'{sweep.name}: {len(runs)} runs in {root}: {slurm.summary_line(states)}')
+  for name, (state, job) in states.items():
+    if state == 'failed':
+      say(f'failed: {name} (job {job}); log: {root / name / "train.log"}')
+  busy = {n for n, (s, _) in states.items() if s in ('running', 'pending')}
+  tasks, _ = plan_lib.plan([r for r in runs if r.name not in busy], configs, root, vectorize, say)
+  if dry_run:
+    say(f'would submit {len(tasks)} array task(s): ' + '; '.join(t.title for t in tasks))
+    return 0
+  root.mkdir(parents=True, exist_ok=True)
+  (root / grid.SWEEP_FILE).write_text(json.dumps(record, indent=2) + '\n')
+  if tasks:
+    jobs = slurm.submit(tasks, root, settings, sweep.name)
+    say(f'submitted {len(tasks)} array task(s) as job {jobs[0].split("_")[0]}: '
+        + '; '.join(f'{j} {t.title}' for j, t in zip(jobs, tasks)))
+  if not wait:
+    say(f'rerun the same command to see their state (and resubmit failed ones); '
+        f'`research report {root}` tabulates what has finished')
+    return 0
+  start = time.time()
+  states = slurm.wait(root, names, finished, say)
+  failed = [n for n, (s, _) in states.items() if s != 'finished']
+  for name in failed:
+    say(f'failed: {name} (job {states[name][1]}); log: {root / name / "train.log"}')
+  say(f'{sweep.name}: {len(names) - len(failed)} of {len(names)} run(s) finished; waited '
+      f'{time.time() - start:.0f} s')
+  return 1 if failed else 0

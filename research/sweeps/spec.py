@@ -76,6 +76,8 @@ class Sweep:
   reference_name: str = 'reference'
   reference_metric: str | None = None  # None: the first metric.
   curves: Sequence[str] = ('accuracy', 'loss')  # Validation metrics plotted against step.
+  # `--launcher slurm` settings (research/sweeps/slurm.py): partition, time, cpus_per_task, ...
+  slurm: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
 def _label(value: Any) -> str:
@@ -155,3 +157,57 @@ def one_at_a_time(*axes: Sequence[Point], base: str | None = None) -> list[Point
       (factor, setting), = point.labels.items()
       points.append(Point({'factor': factor, 'setting': setting}, point.config, point.overrides))
   return points
+
+
+@dataclasses.dataclass(frozen=True)
+class Param:
+  """One dimension of a search space (see `log_uniform`, `uniform`, `integer`, `categorical`)."""
+  kind: str  # 'float', 'int' or 'categorical'
+  low: float | None = None
+  high: float | None = None
+  log: bool = False
+  choices: tuple = ()
+
+
+def log_uniform(low: float, high: float) -> Param:
+  return Param('float', low, high, log=True)
+
+
+def uniform(low: float, high: float) -> Param:
+  return Param('float', low, high)
+
+
+def integer(low: int, high: int, log: bool = False) -> Param:
+  return Param('int', low, high, log=log)
+
+
+def categorical(*choices: Any) -> Param:
+  """Any config values (tuples too); Optuna sees their labels."""
+  return Param('categorical', choices=tuple(choices))
+
+
+@dataclasses.dataclass(frozen=True)
+class Search:
+  """A hyper-parameter search with Optuna (research/sweeps/search.py): `trials` runs of `base`
+  with `overrides`, each with values drawn from `space` ({config key: Param}), chosen on the
+  validation `metric` (a metrics.jsonl column of the validation rows) in `direction`. `sampler`:
+  'tpe' or 'random'; `pruner`: 'median', 'successive_halving' or 'none', fed every evaluation.
+  `baseline` (a {key: value} point of the space, e.g. the hand-set config) is the first trial.
+  `storage`: None for a journal file in the sweep directory, or an RDB URL
+  ('sqlite:///x.db', 'postgresql://...'). The test metric (`test_metric`, a summary.json path)
+  of the trial chosen on validation is reported; nothing is chosen on it."""
+  name: str
+  base: str
+  space: Mapping[str, Param]
+  trials: int
+  metric: str = 'accuracy'
+  direction: str = 'maximize'
+  sampler: str = 'tpe'
+  pruner: str = 'median'
+  seed: int = 0
+  startup_trials: int = 5  # Trials before the sampler and pruner act on what they saw.
+  overrides: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+  baseline: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+  storage: str | None = None
+  test_metric: str = 'final.test.accuracy'
+  slurm: Mapping[str, Any] = dataclasses.field(default_factory=dict)

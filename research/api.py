@@ -44,7 +44,7 @@ class LoadedRun:
   Attributes:
     config: the run's resolved config.
     model: the Flax module; `model.apply(run.variables, inputs, train=False)` gives logits.
-    params: the parameters.
+    params: the parameters evaluation uses (the moving average with `config.ema`).
     step: the checkpoint's step.
     state: the whole restored train state (optimizer state, RNG key, BatchNorm statistics).
     dataset: the run's dataset handle, opened by `batch` when first needed.
@@ -112,7 +112,7 @@ def _open(workdir: str, step: int | None) -> tuple[parts.Parts, train_state.Trai
   record = layout.dataset(path)
   dataset = None if record is None else data.recorded(config.dataset, record,
                                                       str(path / layout.DATASET))
-  exp = parts.build(config, dataset)
+  exp = parts.build(config, dataset, transfer=False)  # Its own checkpoint, not init_from's.
   # Read-only: a training running in this workdir may be saving and deleting steps meanwhile.
   ckpt = checkpoint.Checkpointer(path, read_only=True)
   try:
@@ -136,7 +136,7 @@ def _open(workdir: str, step: int | None) -> tuple[parts.Parts, train_state.Trai
 def load_run(workdir: str, step: int | None = None) -> LoadedRun:
   """The model and parameters of `workdir`'s newest restorable checkpoint (or of `step`)."""
   exp, state = _open(workdir, step)
-  return LoadedRun(config=exp.config, model=exp.model, params=state.params,
+  return LoadedRun(config=exp.config, model=exp.model, params=state.eval_params,
                    step=int(state.step), state=state, dataset=exp.data)
 
 

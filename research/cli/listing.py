@@ -77,7 +77,9 @@ def _losses() -> list[str]:
 
 def _optimizers() -> list[str]:
   from research.core import optim  # pylint: disable=g-import-not-at-top
-  return [*optim.OPTIMIZERS, f"(optimizer.schedule: {', '.join(optim.SCHEDULES)})"]
+  others = [n for n in optim.optax_optimizers() if n not in optim.OPTIMIZERS]
+  return [*optim.OPTIMIZERS, f"(any optax optimizer, its arguments in optimizer.args: "
+          f"{', '.join(others)})", f"(optimizer.schedule: {', '.join(optim.SCHEDULES)})"]
 
 
 def _tasks() -> list[str]:

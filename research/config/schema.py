@@ -51,7 +51,16 @@ MODELS: dict[str, dict[str, Any]] = {
 
 OPTIMIZER = dict(name='adam', learning_rate=1e-3, momentum=0.0, nesterov=False, b1=0.9, b2=0.999,
                  weight_decay=0.0, schedule='constant', warmup_steps=0, grad_clip_norm=0.0,
-                 state_dtype='float32')
+                 state_dtype='float32',
+                 # More keyword arguments of the optax optimizer `name` ('b2=0.98', ...): `name`
+                 # may be any optax optimizer (lamb, lion, adafactor, ...; core/optim.py).
+                 args=(),
+                 # ('REGEX=FACTOR', ...): the learning rate of parameters whose '/'-joined path
+                 # matches REGEX times FACTOR (the first matching rule wins).
+                 group_lr=(),
+                 # Regexes over '/'-joined parameter paths ('Dense_0/kernel') whose parameters
+                 # are not trained (optax.set_to_zero); linear probing freezes all but the head.
+                 freeze=())
 
 # Read by some datasets only (token windows, audio clips, forecasting windows cut from a series:
 # `context_length` past values in, the next `horizon` values out, a window every `stride` steps);
@@ -61,7 +70,10 @@ DATASET_FIELDS = dict(seq_len=128, audio_length=16000, context_length=12, horizo
 TOP: dict[str, Any] = dict(
     seed=0,
     dataset=dict(name='digits', data_dir=Unset(str, '$TFDS_DATA_DIR or ~/tensorflow_datasets'),
-                 manual_dir='', validation_fraction=0.1, download=False, shuffle='every_epoch'),
+                 manual_dir='', validation_fraction=0.1, download=False, shuffle='every_epoch',
+                 # The share of the training split trained on: its first examples (a fixed,
+                 # seed-independent subset; validation and test unchanged).
+                 train_fraction=1.0),
     model=MLP,
     loss='cross_entropy',
     optimizer=OPTIMIZER,
@@ -88,6 +100,21 @@ TOP: dict[str, Any] = dict(
     mask_rate=0.15,  # masked_lm: the share of non-pad tokens hidden per sequence.
     dtype='float32',  # 'bfloat16': mixed precision, float32 parameters and optimizer state.
     label_smoothing=0.0,
+    # Training-batch augmentation, in order: 'op' or 'op:key=value,...' strings (the ops and
+    # their parameters: research/core/augment.py); never applied at evaluation.
+    augment=(),
+    # Resize image inputs to (height, width) before the model, in training and evaluation alike
+    # (e.g. MNIST's 28x28 to digits' 8x8 for transfer between the two).
+    input_resize=Unset(tuple, 'the dataset\'s own shape'),
+    # Transfer (run/transfer.py): 'WORKDIR[:STEP]' of a finished run whose parameters initialize
+    # the matching paths (same path and shape; others keep their fresh initialization);
+    # `init_batch_stats` also takes its BatchNorm statistics (optimizer.freeze and
+    # optimizer.group_lr then choose what trains, and how fast).
+    init_from=Unset(str, 'fresh initialization'),
+    init_batch_stats=True,
+    # Exponential moving average of the parameters, updated after every step (decay 0: off);
+    # `evaluate`: evaluation (validation, test, `research eval`) uses the averaged parameters.
+    ema=dict(decay=0.0, evaluate=True),
     skip_nonfinite=False,  # A NaN or Inf loss stops the run; True skips such steps.
     vectorize_mode='vmap',  # How a vectorized group runs its members: 'vmap' or 'unroll'.
     # Stop when the validation `metric` has not improved by `min_delta` for `patience`

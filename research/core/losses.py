@@ -1,5 +1,7 @@
 """Loss functions by name. Each maps (logits [..., C], integer labels [...]) → losses [...];
 the regression losses map (predictions [B, D], real targets [B, D]) → losses [B] (mean over D).
+The classification losses also take soft targets, a distribution over the classes [..., C] of
+the logits' shape (mixup and cutmix, core/augment.py), in place of integer labels.
 
 Per-example (or per-token) values, not means, let the caller weight by a mask, so that a padded
 evaluation batch, a sharded training batch and padded token sequences all average over exactly
@@ -21,15 +23,22 @@ def _no_smoothing(label_smoothing) -> bool:
   return isinstance(label_smoothing, (int, float)) and not label_smoothing
 
 
+def is_soft(logits: jnp.ndarray, labels: jnp.ndarray) -> bool:
+  """Whether `labels` are soft targets (real, one value per class) rather than class ids."""
+  return labels.ndim == logits.ndim and jnp.issubdtype(labels.dtype, jnp.floating)
+
+
 def _targets(logits: jnp.ndarray, labels: jnp.ndarray, label_smoothing: float) -> jnp.ndarray:
-  one_hot = jax.nn.one_hot(labels, logits.shape[-1], dtype=logits.dtype)
+  one_hot = (labels.astype(logits.dtype) if is_soft(logits, labels) else
+             jax.nn.one_hot(labels, logits.shape[-1], dtype=logits.dtype))
   return one_hot if _no_smoothing(label_smoothing) else optax.smooth_labels(
       one_hot, label_smoothing)
 
 
 def cross_entropy(logits, labels, label_smoothing: float = 0.0) -> jnp.ndarray:
-  """Softmax cross-entropy, −Σ_c y_c log softmax(logits)_c, with optionally smoothed y."""
-  if _no_smoothing(label_smoothing):
+  """Softmax cross-entropy, −Σ_c y_c log softmax(logits)_c, with optionally smoothed y (soft
+  targets as given, or one-hot class labels)."""
+  if _no_smoothing(label_smoothing) and not is_soft(logits, labels):
     return optax.softmax_cross_entropy_with_integer_labels(logits, labels)
   return optax.softmax_cross_entropy(logits, _targets(logits, labels, label_smoothing))
 

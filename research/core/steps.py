@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from research.core import microbatch, tasks, train_state
+from research.core import augment, microbatch, tasks, train_state
 
 
 def dropout_rng(base: jax.Array, step: jax.Array, axis_name: str | None = None) -> jax.Array:
@@ -45,8 +45,15 @@ def train_step(state: train_state.TrainState, batch: dict, *, task: tasks.Task,
   across devices, and BatchNorm averages its statistics over the same axis; under a mesh the
   batch is one global array and XLA inserts the reductions. With `grad_accum_steps` > 1 the
   gradient is accumulated over that many micro-batches (research/core/microbatch.py).
+
+  `state.augment` (core/augment.py), when set, transforms the batch first with a key folded from
+  the step's key: the same (seed, step, batch) always gives the same augmented batch. After the
+  update, `state.ema_params` moves toward the new parameters (`TrainState.with_ema_update`).
   """
-  dropout_key, task_key = jax.random.split(dropout_rng(state.rng, state.step, axis_name))
+  step_key = dropout_rng(state.rng, state.step, axis_name)
+  if state.augment is not None:
+    batch = state.augment(batch, jax.random.fold_in(step_key, augment.STREAM))
+  dropout_key, task_key = jax.random.split(step_key)
   if grad_accum_steps > 1:
     grads, sums, batch_stats = microbatch.accumulate(
         functools.partial(_summed_loss_gradients, state, task=task, loss_fn=loss_fn),
@@ -76,7 +83,7 @@ def _update(state: train_state.TrainState, grads, sums: dict, batch_stats,
   loop counts as a skipped step, as it does non-finite gradients."""
   # The norm of the (averaged) gradient; a (value, 1) pair so windows average it per step.
   norm = optax.tree.norm(grads)
-  new = state.apply_gradients(grads=grads)
+  new = state.apply_gradients(grads=grads).with_ema_update()
   if batch_stats is not None:
     new = new.replace(batch_stats=batch_stats)
   if skip_nonfinite:
@@ -116,9 +123,10 @@ def eval_step(state: train_state.TrainState, batch: dict, *, task: tasks.Task,
               loss_fn: Callable, axis_name: str | None = None) -> dict:
   """Metric (sum, count) pairs over the real examples of `batch` (`mask` True).
 
-  Masked-token prediction hides the same positions on every evaluation (a fixed key)."""
+  Masked-token prediction hides the same positions on every evaluation (a fixed key). Never
+  augmented; with `state.eval_ema` the averaged parameters are evaluated."""
   inputs, targets = task.prepare(batch, jax.random.PRNGKey(0))
-  logits, _ = _apply(state, state.params, inputs, train=False)
+  logits, _ = _apply(state, state.eval_params, inputs, train=False)
   _, sums = task.loss_and_sums(loss_fn, logits, targets)
   if axis_name is not None:
     sums = jax.lax.psum(sums, axis_name)

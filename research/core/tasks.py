@@ -35,6 +35,9 @@ class Task:
   mask_rate: float = 0.15  # masked_lm: the share of non-pad tokens hidden per sequence.
   # regression: the training split's target mean and std (the dataset's `target_scale`).
   scale: regression.Scale = regression.Scale()
+  # (height, width) that image inputs are resized to (config.input_resize), in training and
+  # evaluation alike; None: as they are.
+  resize: tuple | None = None
 
   @property
   def is_token_task(self) -> bool:
@@ -47,13 +50,18 @@ class Task:
     return GAP_METRICS.get(self.name, 'accuracy')
 
   def prepare(self, batch: dict, rng: jax.Array) -> tuple[jnp.ndarray, dict]:
-    """Returns (model inputs, targets) with targets {'labels', 'weights', 'examples'}."""
+    """Returns (model inputs, targets) with targets {'labels', 'weights', 'examples'}, and
+    'soft' (the loss's targets) when augmentation mixed the batch's labels."""
     examples = _example_mask(batch)
+    if self.resize:
+      batch = dict(batch, input=resize_images(batch['input'], self.resize))
     if self.name == 'regression':
       return regression.prepare(batch, examples, self.scale)
     if self.name == 'classification':
-      return batch['input'], {'labels': batch['label'], 'weights': examples,
-                              'examples': examples}
+      targets = {'labels': batch['label'], 'weights': examples, 'examples': examples}
+      if 'soft_label' in batch:
+        targets['soft'] = batch['soft_label']
+      return batch['input'], targets
     tokens = batch['input']
     if self.name == 'language_model':
       # Every real input token predicts its successor, so the first PAD after a text is a
@@ -77,7 +85,7 @@ class Task:
     if self.name == 'regression':
       return regression.loss_and_sums(loss_fn, logits, targets, self.scale)
     labels, weights = targets['labels'], targets['weights'].astype(jnp.float32)
-    per_item = loss_fn(logits, labels)
+    per_item = loss_fn(logits, targets.get('soft', labels))
     total = weights.sum()
     correct = (logits.argmax(-1) == labels).astype(jnp.float32)
     sums = {'loss': ((per_item * weights).sum(), total),
@@ -104,6 +112,23 @@ class Task:
     return out
 
 
+def resize_images(images: jnp.ndarray, size: tuple) -> jnp.ndarray:
+  """[B, H, W, C] images bilinearly resized (antialiased when shrinking) to [B, *size, C]."""
+  return jax.image.resize(images, (images.shape[0], *size, images.shape[-1]), 'linear'
+                          ).astype(images.dtype)
+
+
+def resized_shape(input_shape: tuple, size) -> tuple:
+  """The model's input shape after `config.input_resize`; UserError unless it is images."""
+  if size is None:
+    return tuple(input_shape)
+  if len(input_shape) != 3 or len(size) != 2 or not all(
+      isinstance(n, int) and n >= 1 for n in size):
+    raise UserError(f"config.input_resize={size!r} resizes images [H, W, C] to (height, width) "
+                    f"with two ints >= 1; these inputs have shape {tuple(input_shape)}")
+  return (*size, input_shape[-1])
+
+
 def create(config, target_scale=None) -> Task:
   """The task of a config (one with `task` and `mask_rate`, as every config from base() has);
   UserError for an unknown task or a bad mask rate: the one check of these fields.
@@ -115,4 +140,5 @@ def create(config, target_scale=None) -> Task:
   if not 0.0 < rate < 1.0:
     raise UserError(f"config.mask_rate must be in (0, 1), got {rate}")
   scale = regression.Scale(*map(float, target_scale)) if target_scale else regression.Scale()
-  return Task(name=name, mask_rate=rate, scale=scale)
+  size = config['input_resize'] if 'input_resize' in config else None
+  return Task(name=name, mask_rate=rate, scale=scale, resize=tuple(size) if size else None)

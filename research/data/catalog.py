@@ -22,7 +22,7 @@ import tensorflow_datasets as tfds
 
 from research import errors
 from research.data import encoding as encoding_lib, idx, integrity, mnist_idx_builder, series
-from research.data import series_builders, sources
+from research.data import series_builders, sources, subsets
 
 # Names that are prepared here on first use (importing `research.data` registers the builders).
 BUNDLED = ('digits', 'mnist1d', 'mnist1d/original', 'mnist1d/shuffled', 'mnist_idx', 'addition',
@@ -129,7 +129,8 @@ def load(dataset_cfg, verify: bool = False) -> Prepared:
   elif encoding.kind == 'series':  # Windows cut inside each stretch of time.
     windows, scale = series.windows(name, builder, encoding, dataset_cfg)
     available = {k: len(v['input']) for k, v in windows.items()}
-  splits, split_sizes = _choose_splits(name, available, fraction)
+  splits, split_sizes = subsets.first_share(*_choose_splits(name, available, fraction),
+                                           getattr(dataset_cfg, 'train_fraction', 1.0))
   if encoding.has_target and encoding.kind != 'series':
     scale = series.fit_scale(sources.open_split(builder, encoding, splits['train'], windows).read(
         range(split_sizes['train']))['target'])

@@ -222,12 +222,17 @@ def state_shardings(state: Any, mesh: Mesh, rules: Rules) -> Any:
     # A per-parameter state of another shape (e.g. a factored second moment) stays whole.
     return sharding if np.shape(value) == np.shape(param) else replicated
 
-  opt_state = optax.tree_map_params(
-      state.tx, like_param, state.opt_state, state.params, params,
-      transform_non_params=lambda _: replicated)
+  try:
+    opt_state = optax.tree_map_params(
+        state.tx, like_param, state.opt_state, state.params, params,
+        transform_non_params=lambda _: replicated)
+  except ValueError:  # Per-group state (optimizer.freeze/group_lr's multi_transform): whole.
+    opt_state = jax.tree.map(lambda _: replicated, state.opt_state)
+  ema = getattr(state, 'ema_params', None)  # A moving average is split like the parameters.
   return state.replace(
       step=replicated, params=params, opt_state=opt_state, rng=replicated,
-      batch_stats=jax.tree.map(lambda _: replicated, state.batch_stats))
+      batch_stats=jax.tree.map(lambda _: replicated, state.batch_stats),
+      **({} if ema is None else {'ema_params': params}))
 
 
 def batch_spec(stacked: bool = False) -> PartitionSpec:

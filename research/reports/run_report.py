@@ -91,6 +91,9 @@ def render(workdir: pathlib.Path, config: dict, rows: list[dict], summary: dict 
     out += [f"- Status: finished at step {summary['steps']}"
             + (f", resumed from step {summary['resumed_from_step']}"
                if summary.get('resumed_from_step') else '')]
+    counts = summary.get('param_counts') or {}
+    if counts:
+      out += ['- Parameters: ' + ', '.join(f'{k} {v:,}' for k, v in counts.items())]
   task = config.get('task')
   final = {split: run_plots.with_perplexity([metrics], task)[0]
            for split, metrics in ((summary or {}).get('final') or {}).items()}

@@ -137,4 +137,4 @@ class SingleRun:
 
   def summary_extras(self, summary: dict) -> dict:
     del summary
-    return {}
+    return {'param_counts': self.exp.param_counts()}

@@ -32,6 +32,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     log.info('setting up %s: model %s on %s', workdir, config.model.name, config.dataset.name)
     exp = parts.build(config)  # First: a bad config must not leave an empty workdir behind.
     exp.devices.check_batch(exp.eval_batch_size, 'config.eval_batch_size')
+    counts = exp.param_counts()
+    log.info('parameters: %s', ', '.join(f'{k} {v:,}' for k, v in counts.items()))
     profiling.steps_to_trace(exp.config)  # Checks profile_steps against total_steps.
     stop_request.check('before training started; nothing was written')
     run_dir = workdir_lib.Workdir(workdir, exp.data.record())  # Records dataset.json.

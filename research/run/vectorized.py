@@ -216,7 +216,8 @@ class _Group:
     del summary
     # Throughput is the group's: each member advanced `steps_per_second` steps per second, and
     # its `mfu` is its share of the device (the group's is `vectorized` times it).
-    return {'vectorized': self.members, 'vectorized_group': str(self.group_dir)}
+    return {'vectorized': self.members, 'vectorized_group': str(self.group_dir),
+            'param_counts': self.exp.param_counts()}
 
 
 def train_vectorized(configs: list[ml_collections.ConfigDict], workdirs: list[str],

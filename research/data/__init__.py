@@ -1,7 +1,7 @@
 """Datasets: TFDS builders for the bundled datasets, and the grain input pipeline.
 
 Importing this package registers the bundled builders (`digits`, `mnist1d`, `mnist_idx`,
-`addition`, `tones`, `diabetes`, `sunspots`, `stocks`) with TFDS, so `tfds.builder('digits')` also
+`addition`, `tones`, `speech`, `diabetes`, `sunspots`, `stocks`) with TFDS, so `tfds.builder('digits')` also
 works after `import research.data`.
 """
 # The builder modules are imported for their side effect: registering the TFDS builders.
@@ -11,6 +11,7 @@ from research.data import digits_builder  # pylint: disable=unused-import
 from research.data import mnist1d_builder  # pylint: disable=unused-import
 from research.data import mnist_idx_builder  # pylint: disable=unused-import
 from research.data import series_builders  # pylint: disable=unused-import
+from research.data import speech_builder  # pylint: disable=unused-import
 from research.data import tones_builder  # pylint: disable=unused-import
 from research.data.catalog import BUNDLED
 from research.data.catalog import DatasetInfo

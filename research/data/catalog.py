@@ -26,7 +26,7 @@ from research.data import series_builders, sources, subsets
 
 # Names that are prepared here on first use (importing `research.data` registers the builders).
 BUNDLED = ('digits', 'mnist1d', 'mnist1d/original', 'mnist1d/shuffled', 'mnist_idx', 'addition',
-           'addition/lm', 'addition/check', 'tones', 'diabetes', 'sunspots',
+           'addition/lm', 'addition/check', 'tones', 'speech', 'diabetes', 'sunspots',
            *(f'stocks/{ticker}' for ticker in series_builders.TICKERS))
 FILE_FORMAT = 'array_record'
 DEFAULT_VALIDATION_FRACTION = 0.1
@@ -52,6 +52,8 @@ class DatasetInfo:
       for a series' windows), else None.
     target_scale: (mean, std) of the TRAIN split's target values, fitted here and recorded with
       the run (dataset.json): the regression task standardizes targets with it. None without one.
+    alphabet, sample_rate: a speech dataset's transcript characters (CTC labels 1..n) and audio
+      rate in Hz (research/data/speech_encoding.py); None for other datasets.
   """
   name: str
   num_classes: int | None
@@ -62,6 +64,8 @@ class DatasetInfo:
   vocab_size: int | None = None
   target_shape: tuple | None = None
   target_scale: tuple | None = None
+  alphabet: str | None = None
+  sample_rate: int | None = None
 
 
 # How each dataset's raw examples become model input (rules by TFDS builder name).
@@ -145,6 +149,8 @@ def load(dataset_cfg, verify: bool = False) -> Prepared:
       vocab_size=encoding.vocab_size,
       target_shape=encoding.target_shape,
       target_scale=scale,
+      alphabet=encoding.speech.alphabet if encoding.speech else None,
+      sample_rate=encoding.speech.sample_rate if encoding.speech else None,
   )
   return Prepared(info=info, builder=builder, encoding=encoding, windows=windows)
 

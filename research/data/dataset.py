@@ -25,7 +25,7 @@ log = logging.getLogger('research')
 # optional ones existed reads them as None (a dataset without a real-valued target).
 _REQUIRED = ('name', 'num_classes', 'input_shape', 'input_dtype', 'vocab_size', 'split_sizes',
              'splits')
-_OPTIONAL = ('target_shape', 'target_scale')
+_OPTIONAL = ('target_shape', 'target_scale', 'alphabet', 'sample_rate')
 _FIELDS = _REQUIRED + _OPTIONAL
 
 
@@ -92,7 +92,9 @@ def recorded(dataset_cfg, record: dict, where: str = layout.DATASET) -> Dataset:
         splits={str(k): str(v) for k, v in record['splits'].items()},
         input_dtype=str(record['input_dtype']), vocab_size=_optional_int(record['vocab_size']),
         target_shape=_optional_tuple(record.get('target_shape'), int),
-        target_scale=_optional_tuple(record.get('target_scale'), float))
+        target_scale=_optional_tuple(record.get('target_scale'), float),
+        alphabet=None if record.get('alphabet') is None else str(record['alphabet']),
+        sample_rate=_optional_int(record.get('sample_rate')))
   except (ValueError, TypeError, AttributeError) as e:
     raise errors.UserError(f'{where} is damaged ({e}); delete it to read the dataset instead, '
                            'or restore it') from None

@@ -16,6 +16,7 @@ Kinds of input (`Preprocessing.kind`):
   series   one real value per record, in time order: forecasting windows (research/data/series.py)
            of `dataset.context_length` standardized past values -> the next `dataset.horizon`
            values, as a real-valued 'target'.
+  speech   a waveform and its transcript, for CTC (research/data/speech_encoding.py).
 
 A rule with a `target` feature (e.g. `diabetes`) gives batches a float32 'target' (any fixed
 shape) instead of a class 'label': data for the regression task.
@@ -38,8 +39,9 @@ import tensorflow_datasets as tfds
 from research import errors
 from research.config import schema
 from research.core import tokens
+from research.data import speech_encoding
 
-KINDS = ('dense', 'audio', 'tokens', 'text', 'windows', 'series')
+KINDS = ('dense', 'audio', 'tokens', 'text', 'windows', 'series', 'speech')
 TOKEN_KINDS = ('tokens', 'text', 'windows')
 DEFAULT_SEQ_LEN = 128
 DEFAULT_AUDIO_LENGTH = 16_000
@@ -75,6 +77,8 @@ PREPROCESSING = {
     'diabetes': Preprocessing(feature='features', divisor=1.0, target='target'),
     'sunspots': Preprocessing(feature='value', divisor=1.0, kind='series'),
     'stocks': Preprocessing(feature='value', divisor=1.0, kind='series'),
+    'speech': Preprocessing(feature='audio', kind='speech'),
+    'librispeech': Preprocessing(feature='speech', kind='speech'),
 }
 
 
@@ -102,6 +106,7 @@ class Encoding:
   has_prompt_length: bool = False
   target: str = ''
   target_shape: tuple | None = None
+  speech: speech_encoding.SpeechSpec | None = None  # Kind 'speech': alphabet, rate, lengths.
 
   @property
   def has_target(self) -> bool:
@@ -125,6 +130,8 @@ class Encoding:
 
   def stack(self, examples: Sequence[dict]) -> dict[str, np.ndarray]:
     """Decoded TFDS examples -> {'input': stored_dtype [n, ...], 'label'?, 'prompt_length'?}."""
+    if self.kind == 'speech':
+      return speech_encoding.stack(self, examples)
     if self.kind == 'text':
       inputs = np.stack([_byte_tokens(e[self.feature], self.input_shape[0]) for e in examples])
     elif self.kind == 'audio':
@@ -144,6 +151,8 @@ class Encoding:
   def batch(self, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Stored arrays of a batch (as from `stack`) -> the model's batch (see the module doc)."""
     n = len(raw['input'])
+    if self.kind == 'speech':
+      return speech_encoding.batch(self, raw)
     if self.is_tokens:
       out = {'input': raw['input'].astype(np.int32)}
     else:
@@ -162,6 +171,8 @@ class Encoding:
 
   def empty(self, batch_size: int) -> dict[str, np.ndarray]:
     """A batch of zeros (PAD tokens, zero labels) in the model's dtypes: eval padding."""
+    if self.kind == 'speech':
+      return speech_encoding.empty(self, batch_size)
     raw = {'input': np.zeros((batch_size, *self.input_shape), self.stored_dtype),
            'label': np.zeros((batch_size,), np.int64),
            'prompt_length': np.zeros((batch_size,), np.int32)}
@@ -222,6 +233,11 @@ def _default_rule(name: str, builder) -> Preprocessing:
 def resolve(name: str, builder, dataset_cfg) -> Encoding:
   """Returns the `Encoding` of the builder's dataset; UserError for features it cannot use."""
   rule = PREPROCESSING.get(builder.name) or _default_rule(name, builder)
+  if rule.kind == 'speech':
+    shape, dtype, divisor, spec = speech_encoding.resolve(name, builder, dataset_cfg,
+                                                          rule.feature, positive_int)
+    return Encoding(kind='speech', feature=rule.feature, divisor=divisor, input_shape=shape,
+                    stored_dtype=dtype, has_label=False, speech=spec)
   features = builder.info.features
   keys = sorted(features.keys())
   has_label = 'label' in keys

@@ -20,6 +20,7 @@ class Context:
   input_shape: tuple
   dtype: Any = jnp.float32
   axis_name: str | None = None
+  sample_rate: int | None = None  # Audio samples per second of a speech dataset, else None.
 
 
 def with_channels(inputs: jnp.ndarray, dtype: Any) -> jnp.ndarray:

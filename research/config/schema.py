@@ -47,6 +47,12 @@ MODELS: dict[str, dict[str, Any]] = {
                     layers_per_block=6, downsample=1, pool='mean', dropout_rate=0.0),
     'gpt': dict(_TRANSFORMER),
     'bert': dict(_TRANSFORMER, head='mlm', pool='mean'),
+    # Speech (research/models/deepspeech.py): features, conv front end, bidirectional GRUs,
+    # SpecAugment masks (0: none) in training.
+    'deepspeech': dict(features='logmel', num_mels=40, num_mfcc=13, window_ms=25.0, hop_ms=10.0,
+                       conv_channels=32, time_stride=2, hidden_size=128, num_layers=2,
+                       dropout_rate=0.0, freq_masks=0, freq_mask_width=8, time_masks=0,
+                       time_mask_width=10),
 }
 
 OPTIMIZER = dict(name='adam', learning_rate=1e-3, momentum=0.0, nesterov=False, b1=0.9, b2=0.999,

@@ -1,5 +1,6 @@
 """What a model is trained to predict: classification, next-token or masked-token prediction,
-or real-valued targets (regression: core/regression.py).
+or real-valued targets (regression: core/regression.py), or transcripts of speech (ctc:
+core/ctc.py).
 
 A task turns a data batch into model inputs and weighted targets (`prepare`); the loss and the
 metrics are then the same code for all of them (`loss_and_sums`): a loss per example (classes)
@@ -14,12 +15,12 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
-from research.core import metric_sums, regression, tokens as tokens_lib
+from research.core import ctc, metric_sums, regression, tokens as tokens_lib
 from research.errors import UserError, unknown
 
-TASKS = ('classification', 'language_model', 'masked_lm', 'regression')
+TASKS = ('classification', 'language_model', 'masked_lm', 'regression', 'ctc')
 # The validation-minus-train metric summary.json reports besides the loss's, by task.
-GAP_METRICS = {'regression': 'rmse'}
+GAP_METRICS = {'regression': 'rmse', 'ctc': 'cer'}
 
 
 def _example_mask(batch: dict) -> jnp.ndarray:
@@ -35,13 +36,14 @@ class Task:
   mask_rate: float = 0.15  # masked_lm: the share of non-pad tokens hidden per sequence.
   # regression: the training split's target mean and std (the dataset's `target_scale`).
   scale: regression.Scale = regression.Scale()
+  alphabet: str | None = None  # ctc: the transcripts' characters (labels 1..n; 0 is blank).
   # (height, width) that image inputs are resized to (config.input_resize), in training and
   # evaluation alike; None: as they are.
   resize: tuple | None = None
 
   @property
   def is_token_task(self) -> bool:
-    return self.name not in ('classification', 'regression')
+    return self.name not in ('classification', 'regression', 'ctc')
 
   @property
   def gap_metric(self) -> str:
@@ -53,6 +55,8 @@ class Task:
     """Returns (model inputs, targets) with targets {'labels', 'weights', 'examples'}, and
     'soft' (the loss's targets) when augmentation mixed the batch's labels."""
     examples = _example_mask(batch)
+    if self.name == 'ctc':
+      return ctc.prepare(batch, examples)
     if self.resize:
       batch = dict(batch, input=resize_images(batch['input'], self.resize))
     if self.name == 'regression':
@@ -82,6 +86,8 @@ class Task:
   def loss_and_sums(self, loss_fn: Callable, logits: jnp.ndarray,
                     targets: dict) -> tuple[jnp.ndarray, dict]:
     """The weighted mean loss (what is differentiated) and the metric (sum, count) pairs."""
+    if self.name == 'ctc':
+      return ctc.loss_and_sums(logits, targets, space=(self.alphabet or ' ').find(' ') + 1)
     if self.name == 'regression':
       return regression.loss_and_sums(loss_fn, logits, targets, self.scale)
     labels, weights = targets['labels'], targets['weights'].astype(jnp.float32)
@@ -106,6 +112,8 @@ class Task:
     mse, rmse, mae and r2 in the data's units)."""
     if self.name == 'regression':
       return regression.summarize(sums, self.scale)
+    if self.name == 'ctc':
+      return ctc.summarize(sums)
     out = metric_sums.means(sums)
     if self.is_token_task:
       out['perplexity'] = math.exp(min(out['loss'], 700.0))
@@ -129,10 +137,11 @@ def resized_shape(input_shape: tuple, size) -> tuple:
   return (*size, input_shape[-1])
 
 
-def create(config, target_scale=None) -> Task:
+def create(config, target_scale=None, alphabet: str | None = None) -> Task:
   """The task of a config (one with `task` and `mask_rate`, as every config from base() has);
   UserError for an unknown task or a bad mask rate: the one check of these fields.
-  `target_scale`: (mean, std) of the training targets, for regression (None: (0, 1))."""
+  `target_scale`: (mean, std) of the training targets, for regression (None: (0, 1));
+  `alphabet`: a speech dataset's characters, for ctc."""
   name = config['task']
   if name not in TASKS:
     raise unknown('config.task', name, TASKS)
@@ -141,4 +150,5 @@ def create(config, target_scale=None) -> Task:
     raise UserError(f"config.mask_rate must be in (0, 1), got {rate}")
   scale = regression.Scale(*map(float, target_scale)) if target_scale else regression.Scale()
   size = config['input_resize'] if 'input_resize' in config else None
-  return Task(name=name, mask_rate=rate, scale=scale, resize=tuple(size) if size else None)
+  return Task(name=name, mask_rate=rate, scale=scale, resize=tuple(size) if size else None,
+              alphabet=alphabet)

@@ -5,7 +5,8 @@ Each family lives in its own module and exposes `from_config(model_cfg, ctx)` (c
 `validate(model_cfg)`, both reading a complete model group: every field of the family, with the
 defaults of research/config/schema.py where the config does not set one (`complete`). Every
 model is called as `model.apply(variables, inputs, train=...)` and
-returns float32 logits: [batch, outputs] for classifiers, [batch, length, vocab] for token models.
+returns float32 logits: [batch, outputs] for classifiers, [batch, length, vocab] for token models
+({'logits', 'paddings'} per output frame for speech: deepspeech).
 Models with BatchNorm keep running statistics in the `batch_stats` collection.
 """
 import ml_collections
@@ -13,7 +14,8 @@ from flax import linen as nn
 
 from research.config import schema
 from research.errors import unknown
-from research.models import bert, cnn, gpt, gru, linear, mlp, resnet, vgg, vit, wavenet
+from research.models import bert, cnn, deepspeech, gpt, gru, linear, mlp, resnet, vgg, vit
+from research.models import wavenet
 from research.models.context import Context
 
 FAMILIES = {
@@ -27,6 +29,7 @@ FAMILIES = {
     'wavenet': wavenet,
     'bert': bert,
     'gpt': gpt,
+    'deepspeech': deepspeech,
 }
 
 

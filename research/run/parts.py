@@ -122,7 +122,7 @@ def build(config: ml_collections.ConfigDict, dataset: data.Dataset | None = None
   losses.get(config.loss, config.label_smoothing, config.task)
   dataset = data.open(config.dataset) if dataset is None else dataset
   info = dataset.info
-  task = tasks.create(config, info.target_scale)
+  task = tasks.create(config, info.target_scale, info.alphabet)
   if config.batch_size > info.split_sizes['train']:
     raise UserError(f"config.batch_size={config.batch_size} is larger than the training split of "
                     f"{info.name!r} ({info.split_sizes['train']} examples); use at most that")
@@ -130,7 +130,7 @@ def build(config: ml_collections.ConfigDict, dataset: data.Dataset | None = None
   input_shape = tasks.resized_shape(info.input_shape, resolved.input_resize)
   ctx = models.Context(num_outputs=_num_outputs(task, info), input_shape=input_shape,
                        dtype=DTYPES[resolved.dtype],
-                       axis_name=devices.axis_name)
+                       axis_name=devices.axis_name, sample_rate=info.sample_rate)
   _check_ema(resolved.ema)
   exp = Parts(
       config=resolved, data=dataset, model=models.build(resolved.model, ctx), task=task,
@@ -169,7 +169,14 @@ def _with_source(exp: Parts, transfer: bool) -> Parts:
 
 def _num_outputs(task: tasks.Task, info: data.DatasetInfo) -> int:
   """Classes for classification; the vocabulary for next- and masked-token prediction; the
-  number of target values for regression (the model's outputs are reshaped to the target)."""
+  number of target values for regression (the model's outputs are reshaped to the target);
+  the alphabet and the CTC blank for ctc."""
+  if (task.name == 'ctc') != bool(info.alphabet):
+    raise UserError(f"config.task={task.name!r} and dataset {info.name!r} do not match: the ctc "
+                    "task needs a speech dataset (a waveform and a transcript: speech, "
+                    "librispeech), and a speech dataset needs task='ctc'")
+  if task.name == 'ctc':
+    return 1 + len(info.alphabet)
   if task.name == 'regression':
     if info.target_shape is None:
       kind = (f'{info.num_classes}-class labels' if info.num_classes else

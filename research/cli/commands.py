@@ -196,7 +196,11 @@ def _sweep(args, extra) -> int:
 def _report(args, extra) -> int:
   _no_extra_arguments('report', extra)
   path = pathlib.Path(args.workdir)
-  if (path / layout.SWEEP).is_file():
+  if (path / 'search.json').is_file():  # A hyper-parameter search (research/sweeps/search.py).
+    from research.reports import search_report
+    text, paths = search_report.write_report(path)
+    print(text)
+  elif (path / layout.SWEEP).is_file():
     from research.reports import sweep_tables
     text, paths = sweep_tables.write_report(path)
     print(text)

@@ -24,8 +24,10 @@ ALLOWED = {
     'reports': {'config', 'errors', 'rundir', 'sweeps'},
     # Understanding a finished run (attributions, attention, activations, robustness).
     'explain': {'api', 'config', 'core', 'errors', 'reports', 'rundir'},
+    # Using a trained speech recognizer: transcription, greedy vs beam search with an LM.
+    'speech': {'api', 'config', 'core', 'data', 'errors', 'rundir'},
     'cli': {'api', 'config', 'core', 'data', 'devices', 'errors', 'explain', 'models', 'reports',
-            'run', 'rundir', 'sweeps'},
+            'run', 'rundir', 'speech', 'sweeps'},
     '__init__': {'api', 'run'},  # Lazy entry points, named as strings.
     '__main__': {'cli'},
 }

@@ -84,6 +84,7 @@ def parser(description: str) -> argparse.ArgumentParser:
   sample.add_argument('--top-k', type=_positive_int, default=None)
   sample.add_argument('--seed', type=int, default=0)
   sample.add_argument('--verbose', action='store_true', default=argparse.SUPPRESS)
+  _transcribe_arguments(commands)
   sweep = commands.add_parser(
       'sweep', help="run every point of an experiment file (resumes; skips finished runs)")
   sweep.add_argument('experiment', help='an experiment file defining get_sweep()')
@@ -141,6 +142,21 @@ def slurm_flags(args: argparse.Namespace) -> dict:
           'gpus_per_task': args.gpus_per_task, 'mem': args.mem,
           'array_parallelism': args.array_parallelism, 'signal_seconds': args.signal_seconds,
           'sbatch': dict(args.sbatch or ()), 'setup': list(args.setup or ())}
+
+
+def _transcribe_arguments(commands) -> None:
+  speech = commands.add_parser(
+      'transcribe', help="transcribe a WAV file with a speech model (task ctc), or measure "
+                         "greedy against beam search with the LM on its test split")
+  speech.add_argument('--workdir', required=True, type=_workdir)
+  speech.add_argument('--audio', metavar='FILE.wav', help='a PCM WAV file to transcribe')
+  speech.add_argument('--decoder', choices=('beam', 'greedy'), default='beam',
+                      help='beam: beam search with the character LM of the training transcripts')
+  speech.add_argument('--evaluate', action='store_true',
+                      help='instead of --audio: CER/WER of greedy and beam decoding on the test '
+                           'split (LM weights tuned on validation), written to DIR/speech/')
+  speech.add_argument('--step', type=int, default=None, help='a checkpoint step (newest)')
+  speech.add_argument('--verbose', action='store_true', default=argparse.SUPPRESS)
 
 
 def _explain_arguments(commands) -> None:

@@ -3,6 +3,7 @@
     research train --config configs/X.py[:arg] [--config.a.b=V ...] --workdir DIR
     research eval  --workdir DIR [--split test]
     research generate --workdir DIR --prompt TEXT [--max-new-tokens N] [--temperature T] [--top-k K]
+    research transcribe --workdir DIR (--audio FILE.wav [--decoder beam|greedy] | --evaluate)
     research sweep experiments/X.py --workdir DIR [--jobs N] [--dry-run] [--no-vectorize]
                    [--launcher local|slurm [--wait] [--partition P --time MIN ...]]
     research explain --workdir DIR [--split test] [--examples N] [--method M,...] [--robustness]
@@ -165,6 +166,23 @@ def _generate(args, extra) -> int:
   return EXIT_OK
 
 
+def _transcribe(args, extra) -> int:
+  _no_extra_arguments('transcribe', extra)
+  if bool(args.audio) == bool(args.evaluate):
+    raise UserError('transcribe needs exactly one of --audio FILE.wav and --evaluate')
+  from research.speech import decoding, evaluate, wav
+  with _library_output_to_stderr():
+    if args.evaluate:
+      result = evaluate.evaluate_workdir(args.workdir, args.step)
+    else:
+      recognizer = decoding.Recognizer.load(args.workdir, args.step)
+      waveform = wav.read(args.audio, recognizer.sample_rate)
+      result = {'audio': args.audio, 'decoder': args.decoder,
+                'text': recognizer.transcribe(waveform, args.decoder)}
+  print(json.dumps(result))
+  return EXIT_OK
+
+
 def _explain(args, extra) -> int:
   _no_extra_arguments('explain', extra)
   from research.explain import methods
@@ -231,13 +249,14 @@ def main(argv: Sequence[str] | None = None) -> int:
   args, extra = arguments.parser(__doc__.split('\n\n')[0]).parse_known_args(argv)
   _setup_logging(args.verbose)
   command = {'train': _train, 'eval': _eval, 'generate': _generate, 'explain': _explain,
+             'transcribe': _transcribe,
              'sweep': _sweep, 'report': _report, 'list': _list}[args.command]
   # Signals are honoured from here to exit (research/run/preemption.py): `train` records them and
   # stops at a safe point with the documented exit code; eval and generate, which write
   # nothing, exit at once; sweep forwards them to its runs.
   if args.command == 'train':
     guard = preemption.stop_on_signals()
-  elif args.command in ('eval', 'generate', 'explain'):
+  elif args.command in ('eval', 'generate', 'explain', 'transcribe'):
     guard = preemption.exit_on_signals(args.command)
   else:
     guard = contextlib.nullcontext()

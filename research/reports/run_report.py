@@ -3,7 +3,8 @@
 `write_run_report(workdir)` reads config.json, run.json, metrics.jsonl and summary.json (a run
 still going, or killed, has no summary yet: the report says so and shows what there is) and
 writes `plots/learning_curves.png`, `plots/train_validation_gap.png` (see
-`research.reports.run_plots`) and `report.md`: the headline result of the run's task (exact match,
+`research.reports.run_plots`), `plots/speech.png` for a speech run that `research transcribe
+--evaluate` measured (research/reports/speech_plots.py) and `report.md`: the headline result of the run's task (exact match,
 answer accuracy and perplexity for language models), final metrics per split, the config's
 differences from its config file's defaults, wall time, throughput, devices, package versions and
 the git commit.
@@ -22,7 +23,7 @@ import ml_collections
 
 from research import config as config_lib
 from research.errors import UserError
-from research.reports import run_plots
+from research.reports import run_plots, speech_plots
 from research.rundir import layout, provenance
 
 NOT_RECORDED = ("Not compared: this run.json predates recording the config file's defaults at "
@@ -128,6 +129,8 @@ def headline_metrics(task: str | None, final: dict) -> list[str]:
   answer accuracy and perplexity for language models (token accuracy and perplexity where the
   data has no answers to check); masked-token accuracy and perplexity for masked_lm."""
   present = {k for metrics in final.values() for k in metrics}
+  if task == 'ctc':  # Speech: character and word error rates (lower is better).
+    return [m for m in ('cer', 'wer', 'loss') if m in present]
   if not run_plots.is_token_task(task):
     return [m for m in ('accuracy', 'loss') if m in present]
   answers = [m for m in ('exact_match', 'answer_accuracy') if m in present]
@@ -200,6 +203,9 @@ def write_run_report(workdir: str | pathlib.Path) -> list[pathlib.Path]:
                           path / 'plots' / 'learning_curves.png'),
            run_plots.save(run_plots.gap_figure(rows, config),
                           path / 'plots' / 'train_validation_gap.png')]
+  examples = path / 'speech' / speech_plots.EXAMPLES  # From `research transcribe --evaluate`.
+  if examples.is_file():
+    plots.append(run_plots.save(speech_plots.figure(examples), path / 'plots' / 'speech.png'))
   report = path / layout.REPORT
   report.write_text(render(path, config, rows, summary, source, plots))
   return [*plots, report]

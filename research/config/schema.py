@@ -79,7 +79,12 @@ TOP: dict[str, Any] = dict(
                  manual_dir='', validation_fraction=0.1, download=False, shuffle='every_epoch',
                  # The share of the training split trained on: its first examples (a fixed,
                  # seed-independent subset; validation and test unchanged).
-                 train_fraction=1.0),
+                 train_fraction=1.0,
+                 # Where the splits live in training: 'device' (placed once, batches gathered
+                 # inside the compiled program, many steps per dispatch: data/resident.py),
+                 # 'host' (a grain iterator feeds each step), or 'auto': the device when the
+                 # decoded splits fit device_budget_mb (one process, parallel='mesh').
+                 placement='auto', device_budget_mb=1024),
     model=MLP,
     loss='cross_entropy',
     optimizer=OPTIMIZER,
@@ -154,6 +159,7 @@ CHOICES = {
     'early_stopping.mode': ('auto', 'min', 'max'),
     'wandb.mode': ('online', 'offline', 'disabled'),
     'dataset.shuffle': ('every_epoch', 'once'),
+    'dataset.placement': ('auto', 'device', 'host'),
 }
 
 

@@ -120,13 +120,22 @@ class _ShuffledBatches:
           del self._permutations[old]
       return permutation
 
-  def __call__(self, step: int, unused_element) -> dict:
+  def with_seed(self, seed: int) -> '_ShuffledBatches':
+    """The same order for another seed (research/run/vectorized.py: one per member seed)."""
+    return _ShuffledBatches(self._reader, self._num_examples, self._batch_size, seed,
+                            self._every_epoch)
+
+  def positions(self, step: int) -> np.ndarray:
+    """The shard positions of the examples of training step `step`, in batch order."""
     if not self._every_epoch:
       stream = (step * self._batch_size + np.arange(self._batch_size)) % self._num_examples
-      return self._reader(self._permutation(0)[stream])
+      return self._permutation(0)[stream]
     epoch, batch = divmod(step, self.steps_per_epoch)
     start = batch * self._batch_size
-    return self._reader(self._permutation(epoch)[start:start + self._batch_size])
+    return self._permutation(epoch)[start:start + self._batch_size]
+
+  def __call__(self, step: int, unused_element) -> dict:
+    return self._reader(self.positions(step))
 
 
 def _fits_in_memory(prepared: catalog.Prepared, num_examples: int) -> bool:
@@ -168,23 +177,51 @@ def train_iterator(dataset, batch_size: int, seed: int, process_index: int = 0,
     [batch_size]} (token datasets: see the module docstring), with `get_state()` /
     `set_state()`.
   """
-  _check_args(batch_size, process_index, process_count)
   handle = _handle(dataset)
-  shuffle = shuffle_mode(handle.config)
+  prepared, shard = _train_shard(handle, batch_size, process_index, process_count)
+  reader = _Reader(prepared, 'train', shard, in_memory=_fits_in_memory(prepared, len(shard)))
+  batches = _ShuffledBatches(reader, len(shard), batch_size, seed,
+                             every_epoch=shuffle_mode(handle.config) == 'every_epoch')
+  # One element per step; its index (the step) decides the epoch and the batch within it, so the
+  # iterator's state is just the next step.
+  dataset = grain.MapDataset.range(batches.steps_per_epoch).repeat(None).map_with_index(batches)
+  return iter(dataset.to_iter_dataset(READ_OPTIONS))
+
+
+def _train_shard(handle: dataset_lib.Dataset, batch_size: int, process_index: int,
+                 process_count: int) -> tuple[catalog.Prepared, np.ndarray]:
+  """The prepared data and this process's example indices of the train split."""
+  _check_args(batch_size, process_index, process_count)
   prepared = handle.prepared
   per_process = prepared.info.split_sizes['train'] // process_count
   if per_process < batch_size:
     raise errors.UserError(
         f'batch size {batch_size} per process is larger than the {per_process} training examples '
         f'each of the {process_count} process(es) has in {prepared.info.name!r}')
-  shard = np.arange(per_process * process_count)[process_index::process_count]
-  reader = _Reader(prepared, 'train', shard, in_memory=_fits_in_memory(prepared, len(shard)))
-  batches = _ShuffledBatches(reader, len(shard), batch_size, seed,
-                             every_epoch=shuffle == 'every_epoch')
-  # One element per step; its index (the step) decides the epoch and the batch within it, so the
-  # iterator's state is just the next step.
-  dataset = grain.MapDataset.range(batches.steps_per_epoch).repeat(None).map_with_index(batches)
-  return iter(dataset.to_iter_dataset(READ_OPTIONS))
+  return prepared, np.arange(per_process * process_count)[process_index::process_count]
+
+
+def train_order(dataset, batch_size: int, seed: int) -> tuple[dict, _ShuffledBatches]:
+  """The single-process training shard decoded into memory ({'input': [n, ...], ...}, as the
+  model sees it) and the order `train_iterator` reads it in: `order.positions(step)` are the
+  rows of step `step`'s batch, so `{k: v[order.positions(s)]}` is `train_iterator`'s batch `s`
+  (research/data/resident.py keeps the examples on the device and gathers there)."""
+  handle = _handle(dataset)
+  prepared, shard = _train_shard(handle, batch_size, 0, 1)
+  examples = _Reader(prepared, 'train', shard, in_memory=True)(np.arange(len(shard)))
+  order = _ShuffledBatches(None, len(shard), batch_size, seed,
+                           every_epoch=shuffle_mode(handle.config) == 'every_epoch')
+  return examples, order
+
+
+def split_arrays(dataset, split: str) -> dict:
+  """Every example of `split` decoded as the model sees it, in the data source's order (the
+  order `eval_batches` pads and masks)."""
+  handle = _handle(dataset)
+  if split not in handle.info.splits:
+    raise errors.unknown('split', split, handle.info.splits)
+  size = handle.info.split_sizes[split]
+  return _Reader(handle.prepared, split, np.arange(size), in_memory=True)(np.arange(size))
 
 
 def eval_batches(dataset, split: str, batch_size: int, process_index: int = 0,

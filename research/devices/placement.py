@@ -136,6 +136,14 @@ class Placement:
     named = NamedSharding(self.mesh, spec)
     return jax.tree.map(lambda x: jax.make_array_from_process_local_data(named, x), batch)
 
+  def constrain_batch(self, batch: dict) -> dict:
+    """Inside a compiled program: lays out a batch as `shard_batch` places one (split over the
+    mesh's data axes), e.g. one gathered from a split resident on every device."""
+    if self.mode != 'mesh' or self.num_devices == 1:
+      return batch
+    return jax.lax.with_sharding_constraint(batch, NamedSharding(self.mesh,
+                                                                 sharding.batch_spec()))
+
   def _sharding(self, *spec) -> NamedSharding:
     return NamedSharding(self.mesh, PartitionSpec(*spec))
 

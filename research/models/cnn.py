@@ -15,6 +15,7 @@ rank ≥ 2 is read as spatial dims followed by channels.
 """
 from typing import Any, Sequence
 
+import jax
 import jax.numpy as jnp
 import ml_collections
 from flax import linen as nn
@@ -50,6 +51,37 @@ def _smallest_size(variant: str, num_convs: int, spatial: Sequence[int]) -> int:
   return smallest
 
 
+class WindowConv1D(nn.Module):
+  """`nn.Conv(features, (kernel,), strides=(2,), padding=((1, 1),))` as one matmul over the
+  unfolded windows: the same parameters (`kernel` [kernel, in, features], `bias`), initializer
+  and outputs up to float rounding (tests/test_models.py).
+
+  Why: XLA:CPU runs this small convolution slowly where it matters for small runs: inside a
+  loop of steps (the resident data path's `fori_loop`, steps_per_dispatch > 1) and vmapped over
+  vectorized seeds (a grouped convolution). A dot of [batch, length, kernel * in] windows (made of
+  `kernel` strided slices, whose gradients are pads, not scatters) keeps the fast GEMM kernels
+  everywhere (benchmarks/conv1d_layouts.py).
+  """
+  features: int
+  kernel: int
+  stride: int = 2
+  padding: int = 1
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
+    kernel = self.param('kernel', nn.initializers.lecun_normal(),
+                        (self.kernel, x.shape[-1], self.features))
+    bias = self.param('bias', nn.initializers.zeros_init(), (self.features,))
+    x = jnp.pad(x.astype(self.dtype), ((0, 0), (self.padding, self.padding), (0, 0)))
+    length = (x.shape[1] - self.kernel) // self.stride + 1
+    taps = [jax.lax.slice_in_dim(x, t, t + self.stride * (length - 1) + 1, self.stride, axis=1)
+            for t in range(self.kernel)]
+    windows = jnp.concatenate(taps, axis=-1)  # [batch, length, kernel * in], tap-major.
+    out = windows @ kernel.reshape(-1, self.features).astype(self.dtype)
+    return out + bias.astype(self.dtype)
+
+
 class Model(nn.Module):
   """A LeNet-style or MNIST-1D-style CNN; see the module docstring."""
   num_outputs: int
@@ -75,8 +107,7 @@ class Model(nn.Module):
         x = nn.max_pool(x, (2,) * num_spatial, strides=(2,) * num_spatial)
       else:
         kernel = 5 if i == 0 else 3
-        x = nn.Conv(width, (kernel,), strides=(2,), padding=((1, 1),), dtype=self.dtype)(x)
-        x = nn.relu(x)
+        x = nn.relu(WindowConv1D(width, kernel, dtype=self.dtype, name=f'Conv_{i}')(x))
     x = x.reshape((x.shape[0], -1))
     if self.variant == 'lenet':
       for width in LENET_HIDDEN:

@@ -44,6 +44,10 @@ class Program(Protocol):
   def restore(self, ckpt: checkpoint.Checkpointer, state: Any) -> tuple[int, Any]: ...
   def place(self, state: Any) -> Any: ...
   def train(self, state: Any, active: np.ndarray) -> tuple[Any, Any]: ...
+  # Optional: a program with `max_steps_per_dispatch` (an int) is called as
+  # `train(state, active, count)` and runs `count` steps in one dispatch: `steps_per_dispatch`
+  # first (compiling), then up to the next log / eval / checkpoint step, at most this many; its
+  # `window_to_host` returns one entry per step.
   def flops_per_step(self, state: Any) -> float | None: ...
   def window_to_host(self, window: list) -> list: ...
   def member_sums(self, host_sums: Any, k: int) -> dict: ...
@@ -110,13 +114,18 @@ def run(program: Program, ckpt: checkpoint.Checkpointer, members: list[Member],
   active = np.array([s is None for s in stop_steps])
   timing, window, last_validation = outcome.Timing(start=start, last_step=start), [], None
   profiler = profiling.StepTrace(profiling.steps_to_trace(cfg), home / 'profile', k)
+  most = getattr(program, 'max_steps_per_dispatch', None)
+  stops = (cfg.log_every, cfg.eval_every, cfg.checkpoint_every)
   with progress, profiler:
-    for step in range(start + k, (end if active.any() else start) + 1, k):
+    for step in _dispatch_ends(start, end if active.any() else start, k, most, stops):
       if step == start + k:  # A signal that came during set-up: stop before compiling.
         stop_request.check(kept)
       profiler.before_step(step, state)
       first, tic = timing.compile_seconds is None, time.perf_counter()
-      state, sums = program.train(state, active)
+      if most is None:
+        state, sums = program.train(state, active)
+      else:
+        state, sums = program.train(state, active, step - timing.last_step)
       progress.update(step)
       window.append(sums)
       timing.last_step = step
@@ -136,7 +145,7 @@ def run(program: Program, ckpt: checkpoint.Checkpointer, members: list[Member],
       jax.block_until_ready(state)
       timing.timer.stop()
       # The window also closes at every checkpoint, so a resumed run logs the same rows.
-      host_window = dispatch.per_step(program.window_to_host(window), k)
+      host_window = dispatch.per_step(program.window_to_host(window), 1 if most else k)
       window = []
       for i in np.flatnonzero(active):
         row, bad = outcome.window_row(task, [program.member_sums(w, i) for w in host_window])
@@ -193,6 +202,19 @@ def run(program: Program, ckpt: checkpoint.Checkpointer, members: list[Member],
     summary.update(program.summary_extras(summary))
     out.append(member.run_dir.write_summary(summary, program.devices))
   return out
+
+
+def _dispatch_ends(start: int, end: int, k: int, most: int | None, stops: tuple[int, ...]):
+  """The step each dispatch ends at: every k-th step, or (a program with `most` steps per
+  dispatch) k steps first, then up to the next multiple of any of `stops` or `end`."""
+  if most is None:
+    yield from range(start + k, end + 1, k)
+    return
+  step = start
+  while step < end:
+    following = min([(step // s + 1) * s for s in stops] + [end])
+    step = min(step + k, end) if step == start else min(following, step + most)
+    yield step
 
 
 def _replay(stopper: early_stopping.EarlyStopping, rows: list[dict]) -> int | None:

@@ -3,12 +3,12 @@ compiled program with `jax.vmap`.
 
     reason = grouping.vectorizable(configs)   # None, or why not ("differ in model.hidden_sizes")
     summaries = train_vectorized(configs, workdirs, group_dir)
-
 Every member keeps what a separate `research train` run would have: its own initialization and
-dropout keys (from its seed), its own data stream (a grain iterator seeded like a separate run's,
-its batches stacked along a leading member axis), its own learning rate and weight decay (the
-optimizer is rebuilt inside the vmapped step from the member's values, so schedules, clipping
-and L2 are the same code as a separate run's) and its own label smoothing. The pure
+dropout keys (from its seed), its own data order (a grain iterator seeded like a separate run's,
+batches stacked on a member axis; on resident data, one copy of the split on the device that
+each member gathers its seed's batches from: data/resident.py), its own learning rate and
+weight decay (the optimizer is rebuilt inside the vmapped step from the member's values, so
+schedules, clipping and L2 are the same code as a separate run's) and its label smoothing. The pure
 `steps.train_step` and `steps.eval_step` are vmapped over the stacked train state; evaluation
 runs all members on the same eval batches. Results equal K separate runs up to float rounding:
 XLA compiles the batched program differently (fused, reordered reductions), so they agree to
@@ -47,8 +47,9 @@ import numpy as np
 
 from research import data
 from research.core import losses, metric_sums, optim, steps, train_state
+from research.data import pipeline, resident
 from research.errors import UserError
-from research.run import grouping, loop, parts, preemption, single_run
+from research.run import dispatch, grouping, loop, parts, preemption, single_run
 from research.rundir import checkpoint, workdir as workdir_lib
 
 log = logging.getLogger('research')
@@ -93,10 +94,31 @@ class _Group:
           lambda s, b: one_step(s, b, hyper, active), state, batches)
     self._train = jax.jit(step, donate_argnums=0)
     self.eval = jax.jit(self._per_member(self._member_eval, (0, None, 0)))
-    self._streams = [data.train_iterator(self.exp.data, self.exp.process_batch_size, seed)
-                     for seed in self.seeds]  # Members with equal seeds read the same batches.
     self._hyper_on_device = jax.device_put(self.hyper)
     self._first_batch = None
+    self.is_resident = resident.use_device(self.config.dataset, self.exp.info, self.devices, 1)
+    if self.is_resident:
+      self._start_resident()
+    else:
+      self._streams = [data.train_iterator(self.exp.data, self.exp.process_batch_size, seed)
+                       for seed in self.seeds]  # Members with equal seeds read the same batches.
+
+  def _start_resident(self) -> None:
+    """One copy of the train split on the device for every member, each member gathering its
+    own seed's order from it (research/data/resident.py), many steps per dispatch."""
+    cfg = self.config
+    examples, order = pipeline.train_order(self.exp.data, cfg.batch_size, self.seeds[0])
+    self._orders = [order.with_seed(seed) for seed in self.seeds]
+    self._first_batch = {k: v[order.positions(0)] for k, v in examples.items()}
+    self._examples = self._run_steps.resident_train(examples)  # Also the train split's eval.
+    self._streams = [resident.Position() for _ in self.seeds]
+    self.max_steps_per_dispatch = max(self.steps_per_dispatch, min(
+        single_run.MAX_STEPS_PER_DISPATCH, cfg.total_steps, cfg.log_every, cfg.eval_every,
+        cfg.checkpoint_every))
+    self._run = jax.jit(dispatch.resident_steps(self._per_member(
+        self._member_step, (0, 0, 0, 0)), self.max_steps_per_dispatch), donate_argnums=0)
+    self._eval_resident = jax.jit(dispatch.resident_eval(
+        lambda state, batch: self.eval(state, batch, self._hyper_on_device)))
 
   @functools.cached_property
   def _run_steps(self) -> single_run.Steps:
@@ -158,7 +180,19 @@ class _Group:
     batches = [next(s) for s in self._streams]
     return {key: np.stack([batches[s][key] for s in self.stream_of]) for key in batches[0]}
 
-  def train(self, state: train_state.TrainState, active: np.ndarray):
+  def train(self, state: train_state.TrainState, active: np.ndarray, count: int | None = None):
+    if self.is_resident:  # Positions [steps, members, batch]; the device gathers the batches.
+      first = self._streams[0].step
+      positions = np.zeros((self.max_steps_per_dispatch, self.members, self.config.batch_size),
+                           np.int32)
+      for i in range(count):
+        rows = [order.positions(first + i) for order in self._orders]
+        positions[i] = [rows[s] for s in self.stream_of]
+      for stream in self._streams:
+        stream.step = first + count
+      state, stacked = self._run(state, self._examples, positions, np.int32(count),
+                                 self._hyper_on_device, active)
+      return state, (stacked, count)
     k = self.steps_per_dispatch
     batch = self._next_batch() if k == 1 else jax.tree.map(
         lambda *xs: np.stack(xs), *[self._next_batch() for _ in range(k)])
@@ -169,9 +203,13 @@ class _Group:
   def flops_per_step(self, state: train_state.TrainState) -> float | None:
     """XLA's FLOPs of one member's step, counted as a separate run counts its own (cheaper to
     lower than the whole group's program, and the same number in both summaries)."""
-    return self._run_steps.flops_per_step(member(state, 0), self._first_batch)
+    return self._run_steps.flops_per_step(member(state, 0), self._first_batch,
+                                          stacked=False if self.is_resident else None)
 
   def window_to_host(self, window: list) -> list:
+    if self.is_resident:  # (stacked sums, steps) per dispatch: one entry per step.
+      host = jax.device_get([sums for sums, _ in window])
+      return [row for sums, (_, count) in zip(host, window) for row in dispatch.rows(sums, count)]
     return jax.device_get(window)
 
   def member_sums(self, host_sums: dict, k: int) -> dict:
@@ -180,8 +218,13 @@ class _Group:
   def evaluate(self, state: train_state.TrainState, split: str) -> list[dict]:
     """Every member's metrics over the whole of `split` (the same padded batches as a run)."""
     sums = None
-    for batch in data.eval_batches(self.exp.data, split, self.exp.eval_batch_size):
-      sums = metric_sums.add_sums(sums, self.eval(state, batch, self.hyper))
+    if self.is_resident:  # One dispatch over the split on the device, all members at once.
+      positions, mask = resident.eval_positions(self.exp.info.split_sizes[split],
+                                                self.exp.eval_batch_size)
+      sums = self._eval_resident(state, self._run_steps.resident_split(split), positions, mask)
+    else:
+      for batch in data.eval_batches(self.exp.data, split, self.exp.eval_batch_size):
+        sums = metric_sums.add_sums(sums, self.eval(state, batch, self.hyper))
     host = jax.device_get(sums)
     return [self.task.summarize(member(host, k)) for k in range(self.members)]
 

@@ -1,0 +1,33 @@
+"""The MNIST-1D CNN's convolutions as matmuls over unfolded windows (models/cnn.py
+`WindowConv1D`): the parameters and outputs of `nn.Conv`, up to float rounding."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import linen as nn
+
+from research.models import cnn
+
+
+class _ConvReference(nn.Module):
+  """The paper's ConvBase as it was written before: flax's own nn.Conv."""
+
+  @nn.compact
+  def __call__(self, inputs):
+    x = inputs[..., None]
+    for kernel in (5, 3, 3):
+      x = nn.relu(nn.Conv(25, (kernel,), strides=(2,), padding=((1, 1),))(x))
+    return nn.Dense(10)(x.reshape((x.shape[0], -1)))
+
+
+def test_same_parameters_outputs_and_gradients_as_nn_conv():
+  model, reference = cnn.Model(num_outputs=10, variant='1d'), _ConvReference()
+  inputs = jax.random.normal(jax.random.PRNGKey(1), (16, 40))
+  params = model.init(jax.random.PRNGKey(0), inputs)
+  same_init = reference.init(jax.random.PRNGKey(0), inputs)
+  # Same names, shapes and initial values: old checkpoints restore, a seed starts where it did.
+  jax.tree.map(np.testing.assert_array_equal, params, same_init)
+  np.testing.assert_allclose(model.apply(params, inputs), reference.apply(params, inputs),
+                             rtol=1e-5, atol=1e-5)
+  loss = lambda m: lambda p: jnp.sum(m.apply(p, inputs) ** 2)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5),
+               jax.grad(loss(model))(params), jax.grad(loss(reference))(params))

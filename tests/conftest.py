@@ -7,7 +7,6 @@ Tests that want one device say so (`num_devices=1`); multi-device tests use all 
 import os
 import pathlib
 import subprocess
-import sys
 import tempfile
 
 os.environ.setdefault('XLA_FLAGS', '--xla_force_host_platform_device_count=8')
@@ -26,6 +25,8 @@ os.environ['TFDS_DATA_DIR'] = _DATA_DIR.name
 
 import pytest  # noqa: E402  (after the environment is set)
 
+import forkserver  # noqa: E402
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
@@ -39,8 +40,8 @@ def run_cli(*args: str, devices: int = 1, timeout: float = 600,
   """Runs `python -m research ARGS` from the repository root with `devices` CPU devices."""
   full_env = dict(os.environ, XLA_FLAGS=f'--xla_force_host_platform_device_count={devices}')
   full_env.update(env or {})
-  return subprocess.run([sys.executable, '-m', 'research', *args], cwd=ROOT, env=full_env,
-                        capture_output=True, text=True, timeout=timeout)
+  # Forked from a process that has the package imported already (tests/forkserver.py).
+  return forkserver.run(list(args), full_env, str(ROOT), timeout)
 
 
 

@@ -1,0 +1,187 @@
+"""`python -m research ARGS` for the tests, forked from a process that has imported it already.
+
+Each CLI process of the suite used to spend ~2 s of CPU importing JAX, Flax, Optax, Orbax, grain
+and TFDS before doing anything; the suite starts a few hundred of them on 2 cores. A zygote
+process per pytest worker imports those once, without initializing a JAX backend (so no thread
+is running and XLA_FLAGS, read when the backend starts, still decides the device count), and
+forks a fresh child for every command. The child is a real process running the real entry point
+(research/__main__.py, as `python -m research` runs it, with the same argv, cwd, environment and
+exit status); only the imports are inherited.
+
+What a fork cannot reproduce falls back to a real `python -m research` subprocess: an
+environment that differs from the zygote's in anything but XLA_FLAGS (JAX, TFDS and others read
+theirs at import), and every run the tests signal or kill (they use subprocess.Popen directly).
+Set RESEARCH_TEST_FORKSERVER=0 to run every command as a subprocess.
+
+Protocol: one JSON request per connection on a Unix socket ({argv, env, cwd, timeout}); the
+zygote forks a supervisor for it, which forks the command, waits (killing it at the timeout) and
+answers {returncode, stdout, stderr, timed_out}.
+"""
+import atexit
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+
+# Imported in the zygote; anything else a command needs is imported in its child as usual.
+PRELOAD = ('research.cli.commands', 'research.run.train', 'research.api', 'research.sweeps.runner',
+           'research.reports.run_report', 'research.reports.sweep_tables')
+MAIN = 'research'
+
+
+def _send(conn: socket.socket, message: dict) -> None:
+  conn.sendall(json.dumps(message).encode() + b'\n')
+
+
+def _receive(conn: socket.socket) -> dict:
+  chunks = []
+  while not chunks or not chunks[-1].endswith(b'\n'):
+    chunk = conn.recv(1 << 16)
+    if not chunk:
+      raise ConnectionError('the fork server closed the connection')
+    chunks.append(chunk)
+  return json.loads(b''.join(chunks))
+
+
+def _exec_command(request: dict, out_fd: int, err_fd: int) -> None:
+  """In the forked child: become `python -m research ARGV` and exit with its status."""
+  import runpy  # pylint: disable=import-outside-toplevel
+  import traceback  # pylint: disable=import-outside-toplevel
+  signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+  os.chdir(request['cwd'])
+  os.environ.clear()
+  os.environ.update(request['env'])
+  null = os.open(os.devnull, os.O_RDONLY)
+  os.dup2(null, 0)
+  os.dup2(out_fd, 1)
+  os.dup2(err_fd, 2)
+  sys.argv = ['-m', *request['argv']]  # runpy puts the module's path first, as `-m` does.
+  sys.path[0] = request['cwd']  # `python -m` puts the working directory first.
+  code = 0
+  try:
+    runpy.run_module(MAIN, run_name='__main__', alter_sys=True)
+  except SystemExit as e:
+    if e.code is None or isinstance(e.code, int):
+      code = e.code or 0
+    else:
+      print(e.code, file=sys.stderr)
+      code = 1
+  except BaseException:  # pylint: disable=broad-except
+    traceback.print_exc()
+    code = 1
+  # What interpreter shutdown does: join non-daemon threads, run atexit handlers, flush.
+  threading._shutdown()  # pylint: disable=protected-access
+  import atexit as atexit_lib  # pylint: disable=import-outside-toplevel
+  atexit_lib._run_exitfuncs()  # pylint: disable=protected-access
+  for stream in (sys.stdout, sys.stderr):
+    try:
+      stream.flush()
+    except Exception:  # pylint: disable=broad-except
+      pass
+  os._exit(code)
+
+
+def _supervise(conn: socket.socket) -> None:
+  """In a forked supervisor: run one request's command and answer with its outcome."""
+  signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+  request = _receive(conn)
+  with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    pid = os.fork()
+    if pid == 0:
+      conn.close()
+      _exec_command(request, out.fileno(), err.fileno())
+    pidfd = os.pidfd_open(pid)
+    ready, _, _ = select.select([pidfd], [], [], request['timeout'])
+    timed_out = not ready
+    if timed_out:
+      os.kill(pid, signal.SIGKILL)
+    _, status = os.waitpid(pid, 0)
+    out.seek(0)
+    err.seek(0)
+    _send(conn, {'returncode': os.waitstatus_to_exitcode(status), 'timed_out': timed_out,
+                 'stdout': out.read().decode(errors='replace'),
+                 'stderr': err.read().decode(errors='replace')})
+
+
+def serve(path: str) -> None:
+  """The zygote: import, check that nothing runs in the background, then fork per request."""
+  import importlib  # pylint: disable=import-outside-toplevel
+  for module in PRELOAD:
+    importlib.import_module(module)
+  from jax._src import xla_bridge  # pylint: disable=import-outside-toplevel
+  if threading.active_count() != 1 or xla_bridge.backends_are_initialized():
+    raise SystemExit('the preloaded modules started threads or a JAX backend: cannot fork')
+  signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # Supervisors are reaped automatically.
+  server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+  server.bind(path)
+  server.listen(64)
+  print('ready', flush=True)
+  while True:
+    conn, _ = server.accept()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if os.fork() == 0:
+      server.close()
+      try:
+        _supervise(conn)
+      finally:
+        os._exit(0)
+    conn.close()
+
+
+class Zygote:
+  """A started zygote of this (pytest worker) process, and the environment it imported with."""
+
+  def __init__(self, python: str, cwd: str):
+    self.directory = tempfile.TemporaryDirectory(prefix='research-zygote-')
+    self.path = os.path.join(self.directory.name, 'socket')
+    self.env = dict(os.environ)
+    self.process = subprocess.Popen([python, __file__, self.path], cwd=cwd, env=self.env,
+                                    stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+    if self.process.stdout.readline().strip() != 'ready':
+      raise RuntimeError('the fork server did not start')
+    atexit.register(self.stop)
+
+  def stop(self) -> None:
+    self.process.kill()
+    self.process.wait()
+    self.directory.cleanup()
+
+  def run(self, argv: list[str], env: dict, cwd: str,
+          timeout: float) -> subprocess.CompletedProcess:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+      conn.connect(self.path)
+      _send(conn, {'argv': argv, 'env': env, 'cwd': cwd, 'timeout': timeout})
+      answer = _receive(conn)
+    args = [sys.executable, '-m', MAIN, *argv]
+    if answer['timed_out']:
+      raise subprocess.TimeoutExpired(args, timeout, answer['stdout'], answer['stderr'])
+    return subprocess.CompletedProcess(args, answer['returncode'], answer['stdout'],
+                                       answer['stderr'])
+
+
+_ZYGOTES: dict[int, Zygote] = {}  # By process id: each pytest-xdist worker starts its own.
+
+
+def run(argv: list[str], env: dict, cwd: str, timeout: float) -> subprocess.CompletedProcess:
+  """`python -m research ARGV` with `env` in `cwd`: forked from the zygote where it can be,
+  else a subprocess (see the module docstring)."""
+  enabled = os.environ.get('RESEARCH_TEST_FORKSERVER', '1') != '0'
+  zygote = _ZYGOTES.get(os.getpid())
+  if enabled and zygote is None:
+    zygote = _ZYGOTES[os.getpid()] = Zygote(sys.executable, cwd)
+  same = zygote is not None and all(
+      env.get(k) == zygote.env.get(k) for k in set(env) | set(zygote.env) if k != 'XLA_FLAGS')
+  if enabled and same:
+    return zygote.run(argv, env, cwd, timeout)
+  return subprocess.run([sys.executable, '-m', MAIN, *argv], cwd=cwd, env=env,
+                        capture_output=True, text=True, timeout=timeout)
+
+
+if __name__ == '__main__':
+  serve(sys.argv[1])

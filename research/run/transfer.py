@@ -9,8 +9,9 @@ new model lacks are dropped. `config.init_batch_stats` loads BatchNorm statistic
 The mapping is logged when the run is built; `optimizer.freeze` and `optimizer.group_lr`
 (core/optim.py) then choose what trains.
 
-Only a fresh start reads the source: a run that resumes restores its own checkpoint, and loading
-a finished run (`research eval`, `load_run`) never needs the source again.
+Training reads the source whenever it builds the run (a resumed run too, whose own checkpoint
+then replaces what was loaded, so the source must still exist); loading a finished run
+(`research eval`, `load_run`) never reads it.
 """
 import dataclasses
 import logging

@@ -130,7 +130,9 @@ def _plots(study, root: pathlib.Path, optuna) -> list[pathlib.Path]:
         continue
     figure = (axes.flat[0] if hasattr(axes, 'flat') else axes).get_figure()
     figure.set_size_inches(8, 5)
-    figure.tight_layout()
+    with warnings.catch_warnings():
+      warnings.simplefilter('ignore')  # The parallel-coordinate plot's margins cannot always fit.
+      figure.tight_layout()
     path = root / 'plots' / f'{name}.png'
     figure.savefig(path, dpi=100)
     plt.close(figure)

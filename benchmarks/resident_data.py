@@ -90,6 +90,7 @@ def main():
       for path, fn in (('runner/device', lambda: runner(cfg, 'device')),
                        ('runner/host', lambda: runner(cfg, 'host')), ('bare jit', lambda: bare(cfg))):
         results.setdefault((name, path), []).append(fn())
+        print(name, path, results[(name, path)][-1], os.getloadavg()[0], flush=True)
   print('load after:', os.getloadavg())
   print("\n| config | path | steps/s | wall s | vs bare | test acc |\n|:--|:--|--:|--:|--:|--:|")
   for name in args.configs.split(','):

@@ -233,6 +233,7 @@ def test_init_from_loads_matching_paths_and_reinitializes_the_rest(tmp_path, ref
   assert not (tmp_path / 'x').exists()
 
 
+@pytest.mark.slow  # Needs the reference run.
 def test_init_from_refuses_unfinished_runs_and_other_families(tmp_path, reference, digits):
   exp, _ = digits
   unfinished = tmp_path / 'unfinished'

@@ -19,6 +19,7 @@ answers {returncode, stdout, stderr, timed_out}.
 """
 import atexit
 import json
+import logging
 import os
 import select
 import signal
@@ -116,6 +117,12 @@ def serve(path: str) -> None:
   from jax._src import xla_bridge  # pylint: disable=import-outside-toplevel
   if threading.active_count() != 1 or xla_bridge.backends_are_initialized():
     raise SystemExit('the preloaded modules started threads or a JAX backend: cannot fork')
+  # A library configures the root logger when imported; in `python -m research` the CLI's own
+  # logging.basicConfig runs before that import and wins, so undo it here for the same outcome.
+  root = logging.getLogger()
+  for handler in list(root.handlers):
+    root.removeHandler(handler)
+  root.setLevel(logging.WARNING)
   signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # Supervisors are reaped automatically.
   server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
   server.bind(path)

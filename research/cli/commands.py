@@ -175,8 +175,8 @@ def _transcribe(args, extra) -> int:
     if args.evaluate:
       result = evaluate.evaluate_workdir(args.workdir, args.step)
     else:
+      waveform = wav.read(args.audio, decoding.recorded_sample_rate(args.workdir))
       recognizer = decoding.Recognizer.load(args.workdir, args.step)
-      waveform = wav.read(args.audio, recognizer.sample_rate)
       result = {'audio': args.audio, 'decoder': args.decoder,
                 'text': recognizer.transcribe(waveform, args.decoder)}
   print(json.dumps(result))

@@ -17,9 +17,13 @@ Disjoint splits, so the test measures generalization to unseen voices and unseen
   voices     every split has its own voice variants (`VARIANTS`), spoken in all eight accents;
   sentences  a sentence belongs to one split only, by a hash of its text (`speech_texts`).
 
-3,600 train / 400 validation / 400 test; preparing takes about 15 s on one core. The data is a
-function of the version's seeds and of the eSpeak NG data shipped by the pinned espeakng-loader.
+3,600 train / 400 validation / 400 test; preparing takes about 38 s of CPU (one core). Texts,
+voices and all drawn parameters are a function of the version's seeds; the waveforms are those of
+the eSpeak NG shipped by the pinned espeakng-loader, which are not bit-exact across processes
+(a sample or two of length: research/data/espeak.py).
 """
+import math
+
 import numpy as np
 import tensorflow_datasets as tfds
 
@@ -51,11 +55,31 @@ int16 audio at 8 kHz with the transcript. Voices and sentences are disjoint betw
 """
 
 
+def _smooth(n: int) -> int:
+  """The smallest 2·3·5-smooth integer >= n (an FFT length that is fast)."""
+  while True:
+    m = n
+    for p in (2, 3, 5):
+      while m % p == 0:
+        m //= p
+    if m == 1:
+      return n
+    n += 1
+
+
 def resample(audio: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
-  """float64 `audio` resampled by truncating (or zero-padding) its spectrum: band-limited."""
-  n_out = int(round(len(audio) * rate_out / rate_in))
-  spectrum = np.fft.rfft(audio)[:n_out // 2 + 1]
-  return np.fft.irfft(spectrum, n_out) * (n_out / len(audio))
+  """float64 `audio` resampled by truncating its spectrum (band-limited; rate_out < rate_in).
+
+  The signal is zero-padded to a multiple of rate_in / gcd whose cofactor is 5-smooth, so both
+  FFT lengths factor into small primes (fast), and the output is cut back to the
+  round(len · rate_out / rate_in) samples of the original span."""
+  step = math.gcd(rate_in, rate_out)
+  unit_in, unit_out = rate_in // step, rate_out // step
+  m = _smooth(-(-len(audio) // unit_in))
+  padded = np.concatenate([audio, np.zeros(m * unit_in - len(audio))])
+  spectrum = np.fft.rfft(padded)[:m * unit_out // 2 + 1]
+  out = np.fft.irfft(spectrum, m * unit_out) * (unit_out / unit_in)
+  return out[:int(round(len(audio) * rate_out / rate_in))]
 
 
 def _trim(audio: np.ndarray) -> np.ndarray:
@@ -74,7 +98,8 @@ def utterance(synth: espeak.Synthesizer, text: str, voice: str,
   noise_key = rng.integers(2 ** 32)
   budget = MAX_SAMPLES - int((before + after) * SAMPLE_RATE)
   while True:
-    speech = _trim(synth.speak(text, voice, int(rate), int(pitch), int(pitch_range)))
+    speech = _trim(synth.speak(text, voice, int(rate), int(pitch), int(pitch_range),
+                               seed=int(noise_key)))
     speech = resample(speech.astype(np.float64), espeak.SAMPLE_RATE, SAMPLE_RATE)
     if len(speech) <= budget or rate >= 400:
       break
@@ -89,7 +114,8 @@ def utterance(synth: espeak.Synthesizer, text: str, voice: str,
 
 
 def make_split(split: str, num_examples: int | None = None) -> list[dict]:
-  """The examples of `split`: {'audio', 'text', 'voice'} dicts, deterministic."""
+  """The examples of `split`: {'audio', 'text', 'voice'} dicts, deterministic: synthesized by
+  a freshly loaded copy of the library (research/data/espeak.py says why)."""
   num_examples = NUM_EXAMPLES[split] if num_examples is None else num_examples
   rng = np.random.default_rng(_SEEDS[split])
   texts = speech_texts.sentences(split, num_examples, _SEEDS[split])

@@ -14,11 +14,25 @@ import numpy as np
 from research import api, data
 from research.core import char_lm, ctc_beam
 from research.errors import UserError
+from research.rundir import layout
 
 LM_ORDER = 5
-BEAM = 16
+BEAM = 8
 # Shallow-fusion weights used when not tuned on the validation split (research/speech/evaluate.py).
 ALPHA, BETA = 0.5, 1.0
+
+
+def recorded_sample_rate(workdir: str) -> int:
+  """The sample rate a finished speech run was trained on, from its dataset.json alone (so a
+  bad audio file is refused before any model is built); UserError for another kind of run."""
+  if not layout.is_run(workdir):
+    raise UserError(f"{workdir!r} is not a research workdir (no {layout.CONFIG})")
+  record = layout.dataset(workdir) or {}
+  if not record.get('sample_rate') or not record.get('alphabet'):
+    raise UserError(f"workdir {workdir!r} did not train on speech (its dataset "
+                    f"{record.get('name')!r} has no alphabet and sample rate); transcribe needs "
+                    "a model trained with task='ctc' on a speech dataset")
+  return int(record['sample_rate'])
 
 
 def texts(labels: np.ndarray, lengths: np.ndarray, alphabet: str) -> list[str]:

@@ -12,6 +12,7 @@ import pathlib
 import warnings
 
 from research.errors import UserError
+from research.rundir import layout
 from research.sweeps import search as search_lib
 
 
@@ -66,8 +67,8 @@ def write_report(root: pathlib.Path) -> tuple[str, list[pathlib.Path]]:
   if not complete:
     lines.append('No trial has finished yet.')
     text = '\n'.join(lines) + '\n'
-    (root / 'report.md').write_text(text)
-    return text, [root / 'report.md']
+    (root / layout.REPORT).write_text(text)
+    return text, [root / layout.REPORT]
   reverse = rec['direction'] == 'maximize'
   ranked = sorted(complete, key=lambda t: t.value, reverse=reverse)
   lines += ['## Best trials (validation)', ''] + _table(
@@ -91,7 +92,7 @@ def write_report(root: pathlib.Path) -> tuple[str, list[pathlib.Path]]:
                     if baseline is not None and baseline.state.name == 'COMPLETE' else '') + '.']
   paths = _plots(study, root, optuna)
   text = '\n'.join(lines) + '\n'
-  (root / 'report.md').write_text(text)
+  (root / layout.REPORT).write_text(text)
   (root / 'report.json').write_text(json.dumps({
       'states': states, 'compute': saved, 'importances': importances,
       'chosen': {'trial': chosen.number, 'params': chosen.params, 'validation': chosen.value,
@@ -99,7 +100,7 @@ def write_report(root: pathlib.Path) -> tuple[str, list[pathlib.Path]]:
       'baseline': baseline and {'trial': baseline.number, 'params': baseline.params,
                                 'validation': baseline.value,
                                 'test': baseline.user_attrs.get('test')}}, indent=2) + '\n')
-  return text, [root / 'report.md', root / 'report.json', *paths]
+  return text, [root / layout.REPORT, root / 'report.json', *paths]
 
 
 def _importances(study, optuna) -> dict:

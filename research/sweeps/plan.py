@@ -122,7 +122,7 @@ def stale_runs(done: Sequence[grid.Run], configs: dict, workdir: pathlib.Path
     try:
       raw = layout.config(workdir / run.name)
       if raw is None:
-        raise KeyError('config.json')
+        raise KeyError(layout.CONFIG)
       old = config_lib.with_defaults(raw)
       new = config_lib.resolve_like(configs[run.name], old)
     except (OSError, ValueError, KeyError, TypeError, ZeroDivisionError, UserError):

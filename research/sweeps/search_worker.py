@@ -23,6 +23,7 @@ import time
 from typing import Sequence
 
 from research.errors import UserError
+from research.rundir import layout
 from research.sweeps import plan as plan_lib, search as search_lib
 
 POLL_SECONDS = 0.5
@@ -71,7 +72,7 @@ def run_trial(study, trial, rec: dict, root: pathlib.Path, stop: list) -> str:
   python, env = plan_lib.child_python()
   command = [*python, '-m', 'research', 'train', '--config', rec['base'], '--workdir',
              str(run_dir), *(f'--config.{o}' for o in overrides)]
-  rows, reported, pruned, last_step = _Rows(run_dir / 'metrics.jsonl'), set(), False, 0
+  rows, reported, pruned, last_step = _Rows(run_dir / layout.METRICS), set(), False, 0
   with open(run_dir / 'train.log', 'a') as log:
     log.write(f"\n# {time.strftime('%Y-%m-%d %H:%M:%S')} trial {trial.number}: "
               f"{' '.join(command)}\n")
@@ -99,12 +100,9 @@ def run_trial(study, trial, rec: dict, root: pathlib.Path, stop: list) -> str:
     code = process.wait()
   for row in rows.read():
     last_step = max(last_step, row.get('step', 0))
-  summary_path = run_dir / 'summary.json'
-  summary = json.loads(summary_path.read_text()) if summary_path.exists() else None
-  total = None
-  config_path = run_dir / 'config.json'
-  if config_path.exists():
-    total = json.loads(config_path.read_text()).get('total_steps')
+  summary = layout.summary(run_dir)
+  config = layout.config(run_dir)
+  total = config.get('total_steps') if config else None
   trial.set_user_attr('total_steps', total)
   trial.set_user_attr('steps', summary['steps'] if summary else last_step)
   if pruned and not summary:

@@ -31,3 +31,26 @@ def test_same_parameters_outputs_and_gradients_as_nn_conv():
   loss = lambda m: lambda p: jnp.sum(m.apply(p, inputs) ** 2)
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5),
                jax.grad(loss(model))(params), jax.grad(loss(reference))(params))
+
+
+class _MinAtarReference(nn.Module):
+  """The MinAtar Q-network written with flax's own nn.Conv."""
+
+  @nn.compact
+  def __call__(self, x):
+    x = nn.relu(nn.Conv(16, (3, 3), padding='VALID')(x))
+    x = nn.relu(nn.Dense(128)(x.reshape((x.shape[0], -1))))
+    return nn.Dense(6)(x)
+
+
+def test_minatar_network_equals_nn_conv():
+  model, reference = cnn.Model(num_outputs=6, variant='minatar'), _MinAtarReference()
+  frames = (jax.random.uniform(jax.random.PRNGKey(1), (8, 10, 10, 4)) < 0.2).astype(jnp.float32)
+  params = model.init(jax.random.PRNGKey(0), frames)
+  jax.tree.map(np.testing.assert_array_equal, params, reference.init(jax.random.PRNGKey(0), frames))
+  np.testing.assert_allclose(model.apply(params, frames), reference.apply(params, frames),
+                             rtol=1e-5, atol=1e-5)
+  loss = lambda m: lambda p: jnp.sum(m.apply(p, frames) ** 2)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5),
+               jax.grad(loss(model))(params), jax.grad(loss(reference))(params))
+  assert sum(x.size for x in jax.tree.leaves(params)) == 592 + 131_200 + 129 * 6

@@ -9,7 +9,7 @@ import wave
 import numpy as np
 import pytest
 
-from conftest import assert_usage_error, data_dir, run_cli
+from conftest import assert_usage_error, run_cli
 from research.data import espeak, speech_builder, speech_texts
 
 pytestmark = pytest.mark.slow
@@ -50,7 +50,7 @@ def trained(tmp_path_factory) -> pathlib.Path:
   return workdir
 
 
-def test_a_ctc_run_reports_exact_cer_and_wer_on_every_split(trained):
+def test_a_ctc_run_reports_exact_cer_and_wer_on_every_split(trained, data_dir):
   summary = json.loads((trained / 'summary.json').read_text())
   final = summary['final'] if 'final' in summary else summary
   text = json.dumps(final)
@@ -60,7 +60,7 @@ def test_a_ctc_run_reports_exact_cer_and_wer_on_every_split(trained):
   record = json.loads((trained / 'dataset.json').read_text())
   assert record['alphabet'] == speech_texts.ALPHABET and record['sample_rate'] == 8000
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-  builder = tfds.builder('speech', data_dir=data_dir())
+  builder = tfds.builder('speech', data_dir=data_dir)
   voices = {split: {e['voice'] for e in builder.as_data_source(split=split)}
             for split in ('train', 'test')}
   assert voices['test'] and not voices['train'] & voices['test']

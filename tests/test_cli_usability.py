@@ -111,7 +111,8 @@ def test_list_shows_every_registry():
   assert {'cross_entropy', 'mse', 'mae', 'huber',
           'sigmoid_binary_cross_entropy'} <= set(sections['losses'])
   assert {'sgd', 'adam', 'adamw'} <= set(sections['optimizers'])
-  assert sections['tasks'] == ['classification', 'language_model', 'masked_lm', 'regression']
+  assert sections['tasks'] == ['classification', 'language_model', 'masked_lm', 'regression',
+                               'ctc']
   assert {'seed', 'batch_size', 'model.name', 'wandb.project'} <= set(sections['keys'])
 
 

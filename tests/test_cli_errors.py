@@ -13,7 +13,7 @@ DEFAULT = ['train', '--config', 'configs/default.py']
 
 @pytest.mark.parametrize('args, needles, devices', [
     (['--config.optimizer.learnin_rate=0.1'], ["did you mean 'config.optimizer.learning_rate'"], 1),
-    (['--config.model.name=transformr'], ["unknown model 'transformr'", 'allowed: bert, cnn, gpt'], 1),
+    (['--config.model.name=transformr'], ["unknown model 'transformr'", 'allowed: bert, cnn, deepspeech, gpt'], 1),
     (['--config.batch_size=63'], ['batch_size=63 does not divide across 8 devices'], 8),
     (['--config.batch_size=0'], ['batch_size must be an int >= 1'], 1),
     (['--config.optimizer.learning_rate=-1.0'], ['learning_rate must be > 0'], 1),

@@ -64,7 +64,7 @@ def test_dropout_only_in_training():
 
 
 def test_unknown_model_lists_the_registry():
-  allowed = 'bert, cnn, gpt, gru, linear, mlp, resnet, vgg, vit, wavenet'
+  allowed = 'bert, cnn, deepspeech, gpt, gru, linear, mlp, resnet, vgg, vit, wavenet'
   with pytest.raises(UserError, match=f"unknown model 'mpl' \\(did you mean 'mlp'\\?\\); allowed: {allowed}"):
     models.validate(_model_cfg(name='mpl'))
 

@@ -15,8 +15,11 @@ from research.rundir import provenance
 from test_progress import CONTROL, LINE
 from test_writers import read_tensorboard
 
+# Host-fed, one step per dispatch: the profile test counts the traced steps one by one (on the
+# device-resident path a dispatch runs every step up to the next log, so a trace holds whole
+# dispatches).
 OVERRIDES = ['total_steps=20', 'eval_every=10', 'log_every=5', 'progress_every_seconds=1000.0',
-             'profile_steps=(4, 7)']
+             'profile_steps=(4, 7)', "dataset.placement='host'"]
 
 
 @pytest.fixture(scope='module')

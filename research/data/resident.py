@@ -51,10 +51,12 @@ def split_bytes(info, splits=None) -> int:
   return sum(info.split_sizes[s] for s in (splits or info.split_sizes)) * per_example
 
 
-def use_device(dataset_cfg, info, devices, process_count: int) -> bool:
+def use_device(dataset_cfg, info, devices, process_count: int, loops_well: bool = True) -> bool:
   """Whether a run keeps its data on the device: `dataset.placement` 'device' or 'host', or
-  'auto': the device when the splits fit `dataset.device_budget_mb` and the run is one process
-  under a mesh. 'device' where it cannot be is a UserError naming why."""
+  'auto': the device when the splits fit `dataset.device_budget_mb`, the run is one process
+  under a mesh and its model `loops_well` (models.loops_well: not a family whose convolutions
+  XLA:CPU runs several times slower inside the resident path's loop of steps). 'device' where
+  it cannot be is a UserError naming why."""
   mode = getattr(dataset_cfg, 'placement', None) or 'auto'
   if mode not in PLACEMENTS:
     raise unknown('dataset.placement', mode, PLACEMENTS)
@@ -69,6 +71,8 @@ def use_device(dataset_cfg, info, devices, process_count: int) -> bool:
     why_not = "config.parallel='pmap' feeds host batches"
   elif mode == 'auto' and need > budget * 2**20:
     why_not = f'its splits need {need / 2**20:.0f} MiB'
+  elif mode == 'auto' and not loops_well:
+    why_not = 'its convolutions run slowly inside a loop of steps on this platform'
   if why_not and mode == 'device':
     raise UserError(f"dataset.placement='device' is not possible here: {why_not}; use "
                     "placement 'auto' or 'host'")

@@ -67,11 +67,19 @@ def _family_activation(config, path: tuple, module_type: str) -> str | None:
   return 'pre-activation' if module_type in ('Dense', 'Conv') else None
 
 
+def _kind(module: nn.Module) -> str | None:
+  """'Dense', 'Conv' or 'BatchNorm' for the layers reported; the models' matmul convolutions
+  (cnn.py's WindowConv1D / WindowConv2D, nn.Conv's parameters) count as 'Conv'."""
+  name = type(module).__name__
+  if name in ('Dense', 'Conv', 'BatchNorm'):
+    return name
+  return 'Conv' if name.startswith('WindowConv') else None
+
+
 def _captured(model: nn.Module, variables: dict, inputs):
-  kinds = (nn.Dense, nn.Conv, nn.BatchNorm)
   return model.apply(
       variables, inputs, train=False, mutable=['intermediates'],
-      capture_intermediates=lambda m, method: method == '__call__' and isinstance(m, kinds))[1]
+      capture_intermediates=lambda m, method: method == '__call__' and _kind(m) is not None)[1]
 
 
 def _capture(model: nn.Module, variables: dict, inputs) -> dict:
@@ -85,10 +93,8 @@ def _module_types(model: nn.Module, variables: dict, inputs) -> dict:
   types = {}
 
   def record(next_fun, args, kwargs, context):
-    if context.method_name == '__call__':
-      for kind in ('Dense', 'Conv', 'BatchNorm'):
-        if type(context.module).__name__ == kind:
-          types[tuple(context.module.scope.path)] = kind
+    if context.method_name == '__call__' and _kind(context.module) is not None:
+      types[tuple(context.module.scope.path)] = _kind(context.module)
     return next_fun(*args, **kwargs)
 
   def trace(v, x):

@@ -9,6 +9,7 @@ returns float32 logits: [batch, outputs] for classifiers, [batch, length, vocab]
 ({'logits', 'paddings'} per output frame for speech: deepspeech).
 Models with BatchNorm keep running statistics in the `batch_stats` collection.
 """
+import jax
 import ml_collections
 from flax import linen as nn
 
@@ -58,3 +59,20 @@ def build(model_cfg: ml_collections.ConfigDict, ctx: Context) -> nn.Module:
   """The model of a (possibly partial) model group: completed, validated, then built."""
   model_cfg = validate(model_cfg)
   return _family(model_cfg).from_config(model_cfg, ctx)
+
+
+# Families whose nn.Conv layers XLA:CPU runs several times slower inside a compiled loop of steps
+# than in a step of their own (DESIGN.md; WaveNet's every-config test went from ~75 s to 456 s
+# when its data became device-resident). The cnn family's '1d' and 'minatar' variants use
+# matmul convolutions (cnn.py) and loop well.
+SLOW_IN_CPU_LOOPS = ('resnet', 'vgg', 'wavenet', 'deepspeech')
+
+
+def loops_well(model_cfg: ml_collections.ConfigDict) -> bool:
+  """Whether a model keeps its speed inside a loop of steps on the current JAX backend: the
+  device-resident data path's 'auto' placement asks (research/data/resident.py)."""
+  if jax.default_backend() != 'cpu':
+    return True
+  if model_cfg.name == 'cnn':
+    return model_cfg.get('variant', 'lenet') != 'lenet'
+  return model_cfg.name not in SLOW_IN_CPU_LOOPS

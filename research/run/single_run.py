@@ -9,7 +9,7 @@ import functools
 import jax
 import numpy as np
 
-from research import data
+from research import data, models
 from research.core import generate, metric_sums, steps, train_state
 from research.data import pipeline, resident
 from research.run import dispatch, flops, parts
@@ -32,7 +32,7 @@ class Steps:
                                     donate_state=False)
     self._resident = {}  # split -> its examples on the devices, when the data is resident.
     self.is_resident = resident.use_device(exp.config.dataset, exp.info, exp.devices,
-                                           jax.process_count())
+                                           jax.process_count(), models.loops_well(exp.config.model))
     if self.is_resident:
       self._eval_resident = exp.devices.compile(
           dispatch.resident_eval(functools.partial(steps.eval_step, **kwargs),

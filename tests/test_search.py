@@ -19,8 +19,9 @@ def _experiment(path, space: str, extra: str = '') -> str:
         return Search(name='tiny_search', base='configs/mnist1d_linear.py', trials=3,
                       space={space}, startup_trials=1, sampler='random',
                       baseline={{'optimizer.learning_rate': 0.01}},
-                      overrides={{'total_steps': 1500, 'eval_every': 100, 'log_every': 100,
-                                  'checkpoint_every': 1500}}{extra})
+                      overrides={{'total_steps': 3000, 'eval_every': 100, 'log_every': 100,
+                                  'checkpoint_every': 3000,
+                                  'dataset.placement': 'host'}}{extra})
       """))
   return str(path)
 
@@ -44,11 +45,11 @@ def test_search_prunes_hopeless_trials_and_reports_test_only_for_the_chosen_one(
   summary = json.loads((root / 'trials' / 'trial=0000' / 'summary.json').read_text())
   assert baseline.value == summary['final']['validation']['accuracy']
   # The pruner saw every evaluation of the baseline, and the pruned trials stopped early.
-  assert sorted(baseline.intermediate_values) == list(range(100, 1501, 100))
+  assert sorted(baseline.intermediate_values) == list(range(100, 3001, 100))
   for trial in trials[1:]:
     assert 1e-9 <= trial.params['optimizer.learning_rate'] <= 1e-8
     assert min(trial.intermediate_values) == 100
-    assert trial.user_attrs['steps'] < 1500 == trial.user_attrs['total_steps']
+    assert trial.user_attrs['steps'] < 3000 == trial.user_attrs['total_steps']
     assert not (root / 'trials' / f'trial={trial.number:04d}' / 'summary.json').exists()
   assert study.best_trial.number == 0
   rerun = run_cli('sweep', experiment, '--workdir', str(root))  # The budget is spent.
@@ -65,7 +66,7 @@ def test_search_prunes_hopeless_trials_and_reports_test_only_for_the_chosen_one(
   assert all((root / 'plots' / f'{n}.png').stat().st_size > 1000
              for n in ('optimization_history', 'parallel_coordinate', 'intermediate_values'))
   saved = json.loads((root / 'report.json').read_text())['compute']
-  assert saved['saved'] == sum(1500 - t.user_attrs['steps'] for t in trials[1:]) > 2000
+  assert saved['saved'] == sum(3000 - t.user_attrs['steps'] for t in trials[1:]) > 2000
 
 
 def test_bad_search_input_is_one_line_exit_2(tmp_path):

@@ -74,5 +74,5 @@ def loops_well(model_cfg: ml_collections.ConfigDict) -> bool:
   if jax.default_backend() != 'cpu':
     return True
   if model_cfg.name == 'cnn':
-    return model_cfg.get('variant', 'lenet') != 'lenet'
+    return complete(model_cfg).variant != 'lenet'
   return model_cfg.name not in SLOW_IN_CPU_LOOPS

@@ -19,9 +19,13 @@ if 'JAX_COMPILATION_CACHE_DIR' not in os.environ:
   os.environ['JAX_COMPILATION_CACHE_DIR'] = _CACHE_DIR.name
   os.environ['JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS'] = '0'
   os.environ['JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES'] = '0'
-# Bundled datasets are built once per test session, into a directory that is removed after it.
-_DATA_DIR = tempfile.TemporaryDirectory(prefix='research-tfds-')
-os.environ['TFDS_DATA_DIR'] = _DATA_DIR.name
+# Bundled datasets are built once per test session, into a directory that is removed after it
+# and shared by the pytest-xdist workers (made by the controller, whose environment they inherit;
+# research/data/build_lock.py makes a worker wait while the other prepares the same dataset).
+if 'RESEARCH_TEST_TFDS_DATA_DIR' not in os.environ:
+  _DATA_DIR = tempfile.TemporaryDirectory(prefix='research-tfds-')
+  os.environ['RESEARCH_TEST_TFDS_DATA_DIR'] = _DATA_DIR.name
+os.environ['TFDS_DATA_DIR'] = os.environ['RESEARCH_TEST_TFDS_DATA_DIR']
 
 import pytest  # noqa: E402  (after the environment is set)
 
@@ -32,16 +36,18 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope='session')
 def data_dir() -> str:
-  return _DATA_DIR.name
+  return os.environ['RESEARCH_TEST_TFDS_DATA_DIR']
 
 
-def run_cli(*args: str, devices: int = 1, timeout: float = 600,
-            env: dict | None = None) -> subprocess.CompletedProcess:
-  """Runs `python -m research ARGS` from the repository root with `devices` CPU devices."""
+def run_cli(*args: str, devices: int = 1, timeout: float = 600, env: dict | None = None,
+            kill_when: str | pathlib.Path | None = None) -> subprocess.CompletedProcess:
+  """Runs `python -m research ARGS` from the repository root with `devices` CPU devices; with
+  `kill_when`, SIGKILLs it as soon as that path exists (returncode -9 if it was still running)."""
   full_env = dict(os.environ, XLA_FLAGS=f'--xla_force_host_platform_device_count={devices}')
   full_env.update(env or {})
   # Forked from a process that has the package imported already (tests/forkserver.py).
-  return forkserver.run(list(args), full_env, str(ROOT), timeout)
+  return forkserver.run(list(args), full_env, str(ROOT), timeout,
+                        str(kill_when) if kill_when else None)
 
 
 

@@ -10,10 +10,13 @@ exit status); only the imports are inherited.
 
 What a fork cannot reproduce falls back to a real `python -m research` subprocess: an
 environment that differs from the zygote's in anything but XLA_FLAGS (JAX, TFDS and others read
-theirs at import), and every run the tests signal or kill (they use subprocess.Popen directly).
+theirs at import), and runs the tests signal at chosen moments (they use subprocess.Popen
+directly). A run to be SIGKILLed as soon as a file appears (`kill_when`, e.g. a checkpoint's
+commit marker) is forked too: its supervisor polls the file every 5 ms and kills the command.
 Set RESEARCH_TEST_FORKSERVER=0 to run every command as a subprocess.
 
-Protocol: one JSON request per connection on a Unix socket ({argv, env, cwd, timeout}); the
+Protocol: one JSON request per connection on a Unix socket ({argv, env, cwd, timeout,
+kill_when}); the
 zygote forks a supervisor for it, which forks the command, waits (killing it at the timeout) and
 answers {returncode, stdout, stderr, timed_out}.
 """
@@ -28,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 
 # Imported in the zygote; anything else a command needs is imported in its child as usual.
 PRELOAD = ('research.cli.commands', 'research.run.train', 'research.api', 'research.sweeps.runner',
@@ -87,6 +91,17 @@ def _exec_command(request: dict, out_fd: int, err_fd: int) -> None:
   os._exit(code)
 
 
+def _wait(pidfd: int, timeout: float, kill_when: str | None) -> bool:
+  """Waits for the child to exit or `kill_when` to exist; False when `timeout` ran out."""
+  if kill_when is None:
+    return bool(select.select([pidfd], [], [], timeout)[0])
+  deadline = time.monotonic() + timeout
+  while time.monotonic() < deadline:
+    if select.select([pidfd], [], [], 0.005)[0] or os.path.exists(kill_when):
+      return True
+  return False
+
+
 def _supervise(conn: socket.socket) -> None:
   """In a forked supervisor: run one request's command and answer with its outcome."""
   signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -96,11 +111,9 @@ def _supervise(conn: socket.socket) -> None:
     if pid == 0:
       conn.close()
       _exec_command(request, out.fileno(), err.fileno())
-    pidfd = os.pidfd_open(pid)
-    ready, _, _ = select.select([pidfd], [], [], request['timeout'])
-    timed_out = not ready
-    if timed_out:
-      os.kill(pid, signal.SIGKILL)
+    timed_out = not _wait(os.pidfd_open(pid), request['timeout'], request.get('kill_when'))
+    if timed_out or request.get('kill_when'):
+      os.kill(pid, signal.SIGKILL)  # A no-op on a child that exited already (not yet reaped).
     _, status = os.waitpid(pid, 0)
     out.seek(0)
     err.seek(0)
@@ -159,11 +172,12 @@ class Zygote:
     self.process.wait()
     self.directory.cleanup()
 
-  def run(self, argv: list[str], env: dict, cwd: str,
-          timeout: float) -> subprocess.CompletedProcess:
+  def run(self, argv: list[str], env: dict, cwd: str, timeout: float,
+          kill_when: str | None = None) -> subprocess.CompletedProcess:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
       conn.connect(self.path)
-      _send(conn, {'argv': argv, 'env': env, 'cwd': cwd, 'timeout': timeout})
+      _send(conn, {'argv': argv, 'env': env, 'cwd': cwd, 'timeout': timeout,
+                   'kill_when': kill_when})
       answer = _receive(conn)
     args = [sys.executable, '-m', MAIN, *argv]
     if answer['timed_out']:
@@ -175,9 +189,11 @@ class Zygote:
 _ZYGOTES: dict[int, Zygote] = {}  # By process id: each pytest-xdist worker starts its own.
 
 
-def run(argv: list[str], env: dict, cwd: str, timeout: float) -> subprocess.CompletedProcess:
+def run(argv: list[str], env: dict, cwd: str, timeout: float,
+        kill_when: str | None = None) -> subprocess.CompletedProcess:
   """`python -m research ARGV` with `env` in `cwd`: forked from the zygote where it can be,
-  else a subprocess (see the module docstring)."""
+  else a subprocess (see the module docstring). With `kill_when`, the command is SIGKILLed as
+  soon as that path exists (returncode -9), unless it exited first."""
   enabled = os.environ.get('RESEARCH_TEST_FORKSERVER', '1') != '0'
   zygote = _ZYGOTES.get(os.getpid())
   if enabled and zygote is None:
@@ -185,9 +201,21 @@ def run(argv: list[str], env: dict, cwd: str, timeout: float) -> subprocess.Comp
   same = zygote is not None and all(
       env.get(k) == zygote.env.get(k) for k in set(env) | set(zygote.env) if k != 'XLA_FLAGS')
   if enabled and same:
-    return zygote.run(argv, env, cwd, timeout)
-  return subprocess.run([sys.executable, '-m', MAIN, *argv], cwd=cwd, env=env,
-                        capture_output=True, text=True, timeout=timeout)
+    return zygote.run(argv, env, cwd, timeout, kill_when)
+  args = [sys.executable, '-m', MAIN, *argv]
+  if kill_when is None:
+    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+  with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    process = subprocess.Popen(args, cwd=cwd, env=env, stdout=out, stderr=err)
+    if not _wait(os.pidfd_open(process.pid), timeout, kill_when):
+      process.kill()
+      raise subprocess.TimeoutExpired(args, timeout)
+    process.kill()
+    process.wait()
+    out.seek(0)
+    err.seek(0)
+    return subprocess.CompletedProcess(args, process.returncode, out.read().decode(errors='replace'),
+                                       err.read().decode(errors='replace'))
 
 
 if __name__ == '__main__':

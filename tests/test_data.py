@@ -7,7 +7,10 @@ import gzip
 import io
 import itertools
 import os
+import pathlib
 import random
+import subprocess
+import sys
 import time
 
 from etils import epath
@@ -34,9 +37,9 @@ def _cfg(name, data_dir, manual_dir='', validation_fraction=0.1):
 
 
 @pytest.fixture(scope='session')
-def data_dir(tmp_path_factory):
-  """One data_dir for the session: each bundled dataset is prepared once, on first use."""
-  return tmp_path_factory.mktemp('tfds')
+def data_dir(data_dir):  # noqa: F811  (the session's, from conftest.py, as a path)
+  """The session's data_dir: each bundled dataset is prepared once, on first use."""
+  return pathlib.Path(data_dir)
 
 
 def _rows(batches):
@@ -91,6 +94,21 @@ def test_prepare_twice_reuses_the_prepared_data(data_dir):
   mtime = info_file.stat().st_mtime_ns
   data.prepare(_cfg('digits', data_dir))
   assert info_file.stat().st_mtime_ns == mtime
+
+
+def test_processes_preparing_one_dataset_at_once_build_it_once(tmp_path):
+  """Side-by-side runs on a fresh data_dir (a sweep's jobs, test workers): one prepares the
+  dataset, the others wait for it (research/data/build_lock.py) and then read the same data."""
+  script = ('import sys, ml_collections; from research import data; print(data.prepare('
+            'ml_collections.ConfigDict(dict(name="digits", data_dir=sys.argv[1], manual_dir="", '
+            'validation_fraction=0.1))).split_sizes)')
+  processes = [subprocess.Popen([sys.executable, '-c', script, str(tmp_path)],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+               for _ in range(3)]
+  outputs = [p.communicate(timeout=300)[0] for p in processes]
+  assert [p.returncode for p in processes] == [0, 0, 0], outputs
+  assert sum('Downloading and preparing' in out for out in outputs) == 1, outputs
+  assert len({out.splitlines()[-1] for out in outputs}) == 1  # The same split sizes.
 
 
 def test_mnist1d_matches_the_generator_and_keeps_global_randomness(data_dir):

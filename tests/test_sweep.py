@@ -13,7 +13,7 @@ from conftest import ROOT, run_cli
 from research import config as config_lib
 from research.errors import UserError
 from research.sweeps import grid, plan
-from research.sweeps.spec import Metric, Setting, Sweep, axis, one_at_a_time, product, zip_axes
+from research.sweeps.spec import Setting, Sweep, axis, one_at_a_time, product, zip_axes
 
 
 def test_product_zip_and_seeds_expand_to_named_runs():

@@ -21,8 +21,8 @@ from typing import Any
 import tensorflow_datasets as tfds
 
 from research import errors
-from research.data import encoding as encoding_lib, idx, integrity, mnist_idx_builder, series
-from research.data import series_builders, sources, subsets
+from research.data import build_lock, encoding as encoding_lib, idx, integrity, mnist_idx_builder
+from research.data import series, series_builders, sources, subsets
 
 # Names that are prepared here on first use (importing `research.data` registers the builders).
 BUNDLED = ('digits', 'mnist1d', 'mnist1d/original', 'mnist1d/shuffled', 'mnist_idx', 'addition',
@@ -257,19 +257,19 @@ def _prepared_builder(name: str, data_dir: str, manual_dir: str, download: bool)
     idx.find_pairs(manual_dir)  # A clear error before TFDS starts, if the files are missing.
   # Any dataset may need manual_dir (e.g. TFDS's imagenet2012); TFDS ignores it otherwise.
   download_config = tfds.download.DownloadConfig(manual_dir=manual_dir) if manual_dir else None
-  try:
-    builder.download_and_prepare(file_format=FILE_FORMAT, download_config=download_config)
-  except errors.UserError:
-    raise
-  except Exception as e:  # pylint: disable=broad-except
-    # Another process may have prepared it meanwhile (TFDS writes to a tmp dir and renames).
-    if _builder(name, data_dir).is_prepared():
+  with build_lock.held(data_dir, name):
+    if _builder(name, data_dir).is_prepared():  # Another process prepared it while we waited.
       return _builder(name, data_dir)
-    if bundled:
+    try:
+      builder.download_and_prepare(file_format=FILE_FORMAT, download_config=download_config)
+    except errors.UserError:
       raise
-    raise errors.UserError(
-        f'dataset {name!r} is not prepared in data_dir {data_dir!r} and could not be '
-        f'downloaded here ({_first_line(e)}); {how_to_prepare}') from e
+    except Exception as e:  # pylint: disable=broad-except
+      if bundled:
+        raise
+      raise errors.UserError(
+          f'dataset {name!r} is not prepared in data_dir {data_dir!r} and could not be '
+          f'downloaded here ({_first_line(e)}); {how_to_prepare}') from e
   return _builder(name, data_dir)
 
 

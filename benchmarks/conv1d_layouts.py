@@ -1,5 +1,5 @@
 """The MNIST-1D CNN's convolutions on XLA:CPU: flax's nn.Conv against models/cnn.py's
-WindowConv1D (one matmul over unfolded windows), where small runs use them (issue 14, item 3).
+WindowConv (one matmul over unfolded windows), where small runs use them (issue 14, item 3).
 
 Command (from the repo root; asserts nothing about speed):
 
@@ -74,7 +74,7 @@ def main():
   parser = argparse.ArgumentParser()
   parser.add_argument('--repeats', type=int, default=3)
   args = parser.parse_args()
-  models = {'nn.Conv': ConvReference(), 'WindowConv1D': cnn.Model(num_outputs=10, variant='1d')}
+  models = {'nn.Conv': ConvReference(), 'WindowConv': cnn.Model(num_outputs=10, variant='1d')}
   results = {}
   print('load before:', os.getloadavg())
   for _ in range(args.repeats):
@@ -82,7 +82,7 @@ def main():
       for name, model in models.items():
         results.setdefault((mode, name), []).append(measure(model, mode))
   print('load after:', os.getloadavg())
-  print('\n| mode | nn.Conv steps/s | WindowConv1D steps/s | ratio |\n|:--|--:|--:|--:|')
+  print('\n| mode | nn.Conv steps/s | WindowConv steps/s | ratio |\n|:--|--:|--:|--:|')
   for mode in ('jit', 'loop', 'vmap 8'):
     conv, window = (statistics.median(results[(mode, n)]) for n in models)
     print(f'| {mode} | {conv:,.0f} | {window:,.0f} | {window / conv:.2f}x |')

@@ -1,9 +1,11 @@
-"""The MNIST-1D CNN's convolutions as matmuls over unfolded windows (models/cnn.py
-`WindowConv1D`): the parameters and outputs of `nn.Conv`, up to float rounding."""
+"""Convolutions as matmuls over unfolded windows (models/cnn.py `WindowConv`), as the MNIST-1D
+CNN and the MinAtar Q-network use them: the parameters and outputs of `nn.Conv`, up to float
+rounding."""
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import linen as nn
+import pytest
 
 from research.models import cnn
 
@@ -54,3 +56,15 @@ def test_minatar_network_equals_nn_conv():
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5),
                jax.grad(loss(model))(params), jax.grad(loss(reference))(params))
   assert sum(x.size for x in jax.tree.leaves(params)) == 592 + 131_200 + 129 * 6
+
+
+@pytest.mark.parametrize('kernel_size,strides,padding,shape', [
+    ((3,), (1,), (0,), (4, 11, 3)), ((4,), (3,), (2,), (4, 17, 2)),
+    ((2, 3), (2, 1), (1, 0), (3, 9, 7, 2)), ((3, 2, 2), (1, 2, 2), (1, 1, 0), (2, 5, 6, 7, 3))])
+def test_any_kernel_stride_padding_and_rank_equals_nn_conv(kernel_size, strides, padding, shape):
+  window = cnn.WindowConv(5, kernel_size, strides, padding)
+  conv = nn.Conv(5, kernel_size, strides, padding=[(p, p) for p in padding])
+  x = jax.random.normal(jax.random.PRNGKey(1), shape)
+  params = window.init(jax.random.PRNGKey(0), x)
+  jax.tree.map(np.testing.assert_array_equal, params, conv.init(jax.random.PRNGKey(0), x))
+  np.testing.assert_allclose(window.apply(params, x), conv.apply(params, x), rtol=1e-5, atol=1e-5)

@@ -69,11 +69,11 @@ def _family_activation(config, path: tuple, module_type: str) -> str | None:
 
 def _kind(module: nn.Module) -> str | None:
   """'Dense', 'Conv' or 'BatchNorm' for the layers reported; the models' matmul convolutions
-  (cnn.py's WindowConv1D / WindowConv2D, nn.Conv's parameters) count as 'Conv'."""
+  (cnn.py's WindowConv, nn.Conv's parameters) count as 'Conv'."""
   name = type(module).__name__
   if name in ('Dense', 'Conv', 'BatchNorm'):
     return name
-  return 'Conv' if name.startswith('WindowConv') else None
+  return 'Conv' if name == 'WindowConv' else None
 
 
 def _captured(model: nn.Module, variables: dict, inputs):

@@ -17,6 +17,7 @@ MinAtar paper's Q-network.
 Inputs are [B, H, W, C] images or [B, L] signals (a channel axis is added); an example shape of
 rank ≥ 2 is read as spatial dims followed by channels.
 """
+import itertools
 from typing import Any, Sequence
 
 import jax
@@ -58,57 +59,42 @@ def _smallest_size(variant: str, num_convs: int, spatial: Sequence[int]) -> int:
   return smallest
 
 
-class WindowConv1D(nn.Module):
-  """`nn.Conv(features, (kernel,), strides=(2,), padding=((1, 1),))` as one matmul over the
-  unfolded windows: the same parameters (`kernel` [kernel, in, features], `bias`), initializer
-  and outputs up to float rounding (tests/test_models.py).
+class WindowConv(nn.Module):
+  """`nn.Conv(features, kernel_size, strides, padding=[(p, p), ...])` as one matmul over the
+  unfolded windows, in any number of spatial dimensions: the same parameters (`kernel`
+  [*kernel_size, in, features], `bias`), initializer and outputs up to float rounding
+  (tests/test_window_conv.py).
 
-  Why: XLA:CPU runs this small convolution slowly where it matters for small runs: inside a
-  loop of steps (the resident data path's `fori_loop`, steps_per_dispatch > 1) and vmapped over
-  vectorized seeds (a grouped convolution). A dot of [batch, length, kernel * in] windows (made of
-  `kernel` strided slices, whose gradients are pads, not scatters) keeps the fast GEMM kernels
-  everywhere (benchmarks/conv1d_layouts.py).
+  Why: XLA:CPU runs small convolutions slowly exactly where small runs need them fast: inside a
+  loop of steps (the resident data path's loop, a DQN's compiled collection and updates) and
+  vmapped over vectorized seeds (a grouped convolution). MNIST-1D's conv in a `fori_loop`: 4.7x
+  (benchmarks/conv1d_layouts.py); a MinAtar Q-network's update and action: 171 vs 2.9 ms. A dot
+  of [batch, *out_spatial, taps * in] windows, made of one strided slice per kernel tap (whose
+  gradients are pads, not scatters), keeps the fast GEMM kernels everywhere.
   """
   features: int
-  kernel: int
-  stride: int = 2
-  padding: int = 1
+  kernel_size: Sequence[int]
+  strides: Sequence[int] | None = None  # 1 in every dimension.
+  padding: Sequence[int] | None = None  # 0 in every dimension; p pads p zeros on both sides.
   dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
+    kernel_size = tuple(self.kernel_size)
+    strides = tuple(self.strides or (1,) * len(kernel_size))
+    padding = tuple(self.padding or (0,) * len(kernel_size))
     kernel = self.param('kernel', nn.initializers.lecun_normal(),
-                        (self.kernel, x.shape[-1], self.features))
+                        (*kernel_size, x.shape[-1], self.features))
     bias = self.param('bias', nn.initializers.zeros_init(), (self.features,))
-    x = jnp.pad(x.astype(self.dtype), ((0, 0), (self.padding, self.padding), (0, 0)))
-    length = (x.shape[1] - self.kernel) // self.stride + 1
-    taps = [jax.lax.slice_in_dim(x, t, t + self.stride * (length - 1) + 1, self.stride, axis=1)
-            for t in range(self.kernel)]
-    windows = jnp.concatenate(taps, axis=-1)  # [batch, length, kernel * in], tap-major.
-    out = windows @ kernel.reshape(-1, self.features).astype(self.dtype)
-    return out + bias.astype(self.dtype)
-
-
-class WindowConv2D(nn.Module):
-  """`nn.Conv(features, (3, 3), padding='VALID')` as one matmul over the 9 shifted views: the
-  same parameters, initializer and outputs up to float rounding (tests/test_window_conv.py).
-
-  Why: a DQN's collection and updates run inside one compiled loop (core/dqn.py), where XLA:CPU
-  runs nn.Conv ~50x slower than this dot (171 vs 2.9 ms per update and action on MinAtar frames,
-  measured on 2 cores); see WindowConv1D.
-  """
-  features: int
-  dtype: Any = jnp.float32
-
-  @nn.compact
-  def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
-    kernel = self.param('kernel', nn.initializers.lecun_normal(),
-                        (3, 3, x.shape[-1], self.features))
-    bias = self.param('bias', nn.initializers.zeros_init(), (self.features,))
-    height, width = x.shape[1] - 2, x.shape[2] - 2
-    x = x.astype(self.dtype)
-    windows = jnp.concatenate([x[:, i:i + height, j:j + width] for i in range(3)
-                               for j in range(3)], axis=-1)  # [b, h, w, 9 * in], row-major taps.
+    x = jnp.pad(x.astype(self.dtype), ((0, 0), *((p, p) for p in padding), (0, 0)))
+    out_sizes = [(size - k) // s + 1 for size, k, s in zip(x.shape[1:-1], kernel_size, strides)]
+    taps = []
+    for offsets in itertools.product(*(range(k) for k in kernel_size)):  # Row-major, as `kernel`.
+      starts = (0, *offsets, 0)
+      limits = (x.shape[0], *(o + s * (n - 1) + 1 for o, s, n in zip(offsets, strides, out_sizes)),
+                x.shape[-1])
+      taps.append(jax.lax.slice(x, starts, limits, (1, *strides, 1)))
+    windows = jnp.concatenate(taps, axis=-1)  # [batch, *out_sizes, taps * in], tap-major.
     out = windows @ kernel.reshape(-1, self.features).astype(self.dtype)
     return out + bias.astype(self.dtype)
 
@@ -140,10 +126,11 @@ class Model(nn.Module):
         x = nn.relu(nn.Conv(width, (5,) * num_spatial, padding='SAME', dtype=self.dtype)(x))
         x = nn.max_pool(x, (2,) * num_spatial, strides=(2,) * num_spatial)
       elif self.variant == 'minatar':
-        x = nn.relu(WindowConv2D(width, dtype=self.dtype, name=f'Conv_{i}')(x))
+        x = nn.relu(WindowConv(width, (3, 3), dtype=self.dtype, name=f'Conv_{i}')(x))
       else:
         kernel = 5 if i == 0 else 3
-        x = nn.relu(WindowConv1D(width, kernel, dtype=self.dtype, name=f'Conv_{i}')(x))
+        x = nn.relu(WindowConv(width, (kernel,), (2,), (1,), dtype=self.dtype,
+                                    name=f'Conv_{i}')(x))
     x = x.reshape((x.shape[0], -1))
     if self.variant == 'lenet':
       for width in LENET_HIDDEN:

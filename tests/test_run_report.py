@@ -15,11 +15,10 @@ from research.rundir import provenance
 from test_progress import CONTROL, LINE
 from test_writers import read_tensorboard
 
-# Host-fed, one step per dispatch: the profile test counts the traced steps one by one (on the
-# device-resident path a dispatch runs every step up to the next log, so a trace holds whole
-# dispatches).
+# On the device-resident path (the default config's), as on the host path, the profiled steps
+# run one per dispatch, so the trace holds steps 4-7 one by one.
 OVERRIDES = ['total_steps=20', 'eval_every=10', 'log_every=5', 'progress_every_seconds=1000.0',
-             'profile_steps=(4, 7)', "dataset.placement='host'"]
+             'profile_steps=(4, 7)']
 
 
 @pytest.fixture(scope='module')
@@ -167,10 +166,12 @@ def test_off_a_terminal_progress_is_clean_lines_at_each_evaluation(cli_run):
 
 
 def _train_step_calls(trace_file) -> int:
-  """Outermost `train_step` dispatches in a Perfetto trace (each appears nested twice)."""
+  """Outermost training dispatches in a Perfetto trace (each appears nested twice): the host
+  path's `train_step`, or the device-resident path's `train_steps` (run.dispatch)."""
   events = json.load(gzip.open(trace_file))['traceEvents']
   spans = sorted((e['ts'], e['ts'] + e['dur']) for e in events
-                 if e.get('name') == 'PjitFunction(train_step)' and 'dur' in e)
+                 if e.get('name') in ('PjitFunction(train_step)', 'PjitFunction(train_steps)')
+                 and 'dur' in e)
   outermost, end = 0, -1.0
   for start, stop in spans:
     if start >= end:

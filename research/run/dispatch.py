@@ -36,11 +36,11 @@ def resident_steps(step: Callable, max_steps: int, constrain: Callable = lambda 
   """`step(state, batch)` run `count` times in one dispatch on batches gathered from a resident
   split: `fn(state, examples, positions [max_steps, batch], count, *rest)` -> (state, sums
   stacked [max_steps, ...]; rows past `count` are zeros), `rest` passed on to `step`; positions
-  of any shape after the first axis gather batches of that shape (a group's [members, batch]). The trip count is traced, so one compiled
-  program serves every dispatch length (the loop dispatches up to its next log / eval /
-  checkpoint step). `constrain` places a gathered batch as the mesh splits batches."""
+  of any shape after the first axis gather batches of that shape (a group's [members, batch]).
+  The trip count is traced, so one compiled program serves every dispatch length (the loop
+  dispatches up to its next log / eval / checkpoint step). `constrain` places a gathered batch as the mesh splits batches."""
 
-  def run(state, examples, positions, count, *rest):
+  def train_steps(state, examples, positions, count, *rest):  # The name profiles show.
     def batch(i):
       return constrain(resident.gather(examples, positions[i]))
 
@@ -52,7 +52,7 @@ def resident_steps(step: Callable, max_steps: int, constrain: Callable = lambda 
       state, sums = step(state, batch(i), *rest)
       return state, jax.tree.map(lambda acc, x: acc.at[i].set(x), stacked, sums)
     return jax.lax.fori_loop(0, count, body, (state, zeros))
-  return run
+  return train_steps
 
 
 def resident_eval(eval_step: Callable, constrain: Callable = lambda b: b) -> Callable:

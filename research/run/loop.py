@@ -117,7 +117,8 @@ def run(program: Program, ckpt: checkpoint.Checkpointer, members: list[Member],
   most = getattr(program, 'max_steps_per_dispatch', None)
   stops = (cfg.log_every, cfg.eval_every, cfg.checkpoint_every)
   with progress, profiler:
-    for step in _dispatch_ends(start, end if active.any() else start, k, most, stops):
+    for step in _dispatch_ends(start, end if active.any() else start, k, most, stops,
+                               profiling.steps_to_trace(cfg)):
       if step == start + k:  # A signal that came during set-up: stop before compiling.
         stop_request.check(kept)
       profiler.before_step(step, state)
@@ -204,16 +205,22 @@ def run(program: Program, ckpt: checkpoint.Checkpointer, members: list[Member],
   return out
 
 
-def _dispatch_ends(start: int, end: int, k: int, most: int | None, stops: tuple[int, ...]):
+def _dispatch_ends(start: int, end: int, k: int, most: int | None, stops: tuple[int, ...],
+                   profiled: tuple[int, int] | None = None):
   """The step each dispatch ends at: every k-th step, or (a program with `most` steps per
-  dispatch) k steps first, then up to the next multiple of any of `stops` or `end`."""
+  dispatch) k steps first, then up to the next multiple of any of `stops` or `end`; the
+  `profiled` steps (first, last) run k per dispatch, so their trace shows each step."""
   if most is None:
     yield from range(start + k, end + 1, k)
     return
+  first, last = profiled or (end + 1, end)
   step = start
   while step < end:
     following = min([(step // s + 1) * s for s in stops] + [end])
-    step = min(step + k, end) if step == start else min(following, step + most)
+    if step < (first - 1) // k * k:  # Stop where the profiled steps' dispatches begin.
+      following = min(following, (first - 1) // k * k)
+    single = step == start or first <= step + 1 <= last
+    step = min(step + k, end) if single else min(following, step + most)
     yield step
 
 

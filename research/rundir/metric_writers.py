@@ -15,11 +15,11 @@ import math
 import os
 import pathlib
 import secrets
+import sys
 import time
 from typing import Iterable, Mapping, Protocol
 
 import ml_collections
-from tensorboardX import SummaryWriter
 
 from research import config as config_lib
 from research.config import schema
@@ -127,6 +127,25 @@ def _scalars(values: Mapping) -> dict:
           if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
+def _summary_writer_class() -> type:
+  """tensorboardX's SummaryWriter, imported without PyTorch.
+
+  tensorboardX imports torch whenever it is installed (to accept torch tensors, which nothing
+  here passes): with the `[torch]` extra that added ~3 s of CPU to the start of every run
+  (cProfile). Hiding torch during that one import makes tensorboardX fall back to NumPy, as it
+  does where torch is absent; a process that already imported torch keeps it.
+  """
+  hidden = 'torch' not in sys.modules
+  if hidden:
+    sys.modules['torch'] = None  # `import torch` raises ImportError while this is set.
+  try:
+    from tensorboardX import SummaryWriter  # pylint: disable=import-outside-toplevel
+  finally:
+    if hidden:
+      del sys.modules['torch']
+  return SummaryWriter
+
+
 class TensorBoardWriter:
   """Scalars into `logdir/<split>/` event files, one tag per metric (`loss`, `accuracy`, ...).
 
@@ -137,7 +156,7 @@ class TensorBoardWriter:
 
   def __init__(self, logdir: str | os.PathLike):
     self.logdir = pathlib.Path(logdir)
-    self._writers: dict[str, SummaryWriter] = {}
+    self._writers: dict = {}  # split -> tensorboardX.SummaryWriter
     self._purge_step: int | None = None
 
   def truncate_after(self, step: int) -> int:
@@ -149,10 +168,10 @@ class TensorBoardWriter:
         self._writer(split_dir.name)
     return 0  # Nothing is deleted: TensorBoard skips the purged points when it reads.
 
-  def _writer(self, split: str) -> SummaryWriter:
+  def _writer(self, split: str):
     if split not in self._writers:
       # A unique suffix: two writers opened within the same second must not share a file name.
-      self._writers[split] = SummaryWriter(
+      self._writers[split] = _summary_writer_class()(
           str(self.logdir / split), purge_step=self._purge_step,
           filename_suffix=f'.{time.time_ns()}')
     return self._writers[split]

@@ -1,6 +1,7 @@
 """MNIST-1D CNN / MLP / GRU: `research train` against a PyTorch loop of the same network and recipe.
 
-Command (from the repo root; asserts nothing about speed; the full run takes ~15 min on 2 cores):
+Command (from the repo root; asserts nothing about speed; the full run took 30 min on 2 shared
+cores, load ~6):
 
   .venv/bin/python benchmarks/mnist1d_vs_torch.py [--models cnn,mlp,gru] [--steps N] [--seeds 5]
       [--seed-modes vmap,unroll] [--torch-settings 1:PASSIVE,1:ACTIVE,2:PASSIVE,2:ACTIVE]

@@ -6,7 +6,8 @@ without TensorFlow), chooses the train/validation/test splits, and returns a `Da
 
 - Bundled names (`BUNDLED`) are prepared on first use from data that needs no network.
 - Any other registered TFDS name must already be prepared in `data_dir` (or be downloadable from
-  here); otherwise a `UserError` says how to prepare it elsewhere.
+  here); otherwise a `UserError` says how to prepare it elsewhere. How a name becomes a prepared
+  builder is `preparation`'s concern.
 
 How examples become model input (images, 1-D signals, audio, tokens, text) is `encoding`'s
 concern; where they are read from (records, or windows cut from a text) is `sources`'.
@@ -14,21 +15,12 @@ concern; where they are read from (records, or windows cut from a text) is `sour
 import dataclasses
 import math
 import numbers
-import os
-import re
 from typing import Any
 
-import tensorflow_datasets as tfds
-
 from research import errors
-from research.data import build_lock, encoding as encoding_lib, idx, integrity, mnist_idx_builder
-from research.data import series, series_builders, sources, subsets
+from research.data import encoding as encoding_lib, preparation, series, sources, subsets
 
-# Names that are prepared here on first use (importing `research.data` registers the builders).
-BUNDLED = ('digits', 'mnist1d', 'mnist1d/original', 'mnist1d/shuffled', 'mnist_idx', 'addition',
-           'addition/lm', 'addition/check', 'tones', 'speech', 'diabetes', 'sunspots',
-           *(f'stocks/{ticker}' for ticker in series_builders.TICKERS))
-FILE_FORMAT = 'array_record'
+BUNDLED = preparation.BUNDLED  # Names prepared here on first use.
 DEFAULT_VALIDATION_FRACTION = 0.1
 
 
@@ -87,7 +79,7 @@ class Prepared:
   def source(self, split: str) -> sources.RecordSource | sources.WindowSource:
     """The source of role `split` ('train', 'validation' or 'test')."""
     return sources.open_split(self.builder, self.encoding, self.info.splits[split], self.windows,
-                              _rebuild_hint(self.info.name, self.builder.data_dir))
+                              preparation.rebuild_hint(self.info.name, self.builder.data_dir))
 
 
 def prepare(dataset_cfg) -> DatasetInfo:
@@ -117,11 +109,12 @@ def load(dataset_cfg, verify: bool = False) -> Prepared:
   handle that its iterators and evaluators share (research/data/dataset.py)."""
   name = str(getattr(dataset_cfg, 'name', '') or '').strip()
   fraction = _validation_fraction(dataset_cfg)
-  data_dir = _data_dir(dataset_cfg)
-  builder = _prepared_builder(name, data_dir, str(getattr(dataset_cfg, 'manual_dir', '') or ''),
-                              bool(getattr(dataset_cfg, 'download', False)))
+  data_dir = preparation.data_dir(dataset_cfg)
+  builder = preparation.prepared_builder(
+      name, data_dir, str(getattr(dataset_cfg, 'manual_dir', '') or ''),
+      bool(getattr(dataset_cfg, 'download', False)))
   if verify:
-    _verify(name, builder)
+    preparation.verify(name, builder)
   encoding = encoding_lib.resolve(name, builder, dataset_cfg)
   windows, scale = {}, None
   available = {k: int(v.num_examples) for k, v in builder.info.splits.items()}
@@ -162,136 +155,6 @@ def _validation_fraction(dataset_cfg) -> float:
     raise errors.UserError(f'dataset.validation_fraction must be a number in (0, 1), got '
                            f'{fraction!r}')
   return float(fraction)
-
-
-def _data_dir(dataset_cfg) -> str:
-  """Returns the data_dir to use, created if missing; UserError if it cannot be."""
-  data_dir = getattr(dataset_cfg, 'data_dir', None)
-  if not data_dir:
-    data_dir = os.environ.get('TFDS_DATA_DIR') or os.path.join('~', 'tensorflow_datasets')
-  data_dir = os.path.abspath(os.path.expanduser(str(data_dir)))
-  if os.path.exists(data_dir) and not os.path.isdir(data_dir):
-    raise errors.UserError(f'dataset.data_dir {data_dir!r} exists but is not a directory')
-  try:
-    os.makedirs(data_dir, exist_ok=True)
-  except OSError as e:
-    raise errors.UserError(f'dataset.data_dir {data_dir!r} cannot be created: {e.strerror}') from e
-  return data_dir
-
-
-def _rebuild_hint(name: str, directory) -> str:
-  return integrity.rebuild_hint(name, directory, name in BUNDLED)
-
-
-def _verify(name: str, builder) -> None:
-  """UserError naming the directory when the prepared copy of `name` is damaged."""
-  problem = integrity.metadata_problem(builder.data_dir) or integrity.files_problem(builder)
-  if problem:
-    raise integrity.damaged(name, builder.data_dir, problem, _rebuild_hint(name, builder.data_dir))
-
-
-def _first_line(e: BaseException) -> str:
-  lines = str(e).strip().splitlines()
-  return f'{type(e).__name__}: {lines[0] if lines else ""}'
-
-
-def _unknown_dataset(name: str) -> errors.UserError:
-  """Like `errors.unknown`, listing the bundled names, with the closest bundled or TFDS name."""
-  names = [*BUNDLED, *tfds.list_builders(with_community_datasets=False)]
-  return errors.UserError(f'unknown dataset {name!r}{errors.closest(name, names)}; allowed: '
-                          f'{", ".join(BUNDLED)}, or any TFDS dataset name prepared in data_dir '
-                          '(see tfds.list_builders())')
-
-
-def _builder(name: str, data_dir: str):
-  """Returns the TFDS builder for `name` reading from `data_dir`."""
-  base = re.split(r'[/:]', name, maxsplit=1)[0]
-  if not name or not base:
-    raise errors.UserError(f'dataset.name must name a dataset; allowed: {", ".join(BUNDLED)}, '
-                           'or any TFDS dataset name')
-  if base in {b.split('/')[0] for b in BUNDLED} and name not in BUNDLED:
-    raise errors.unknown('dataset', name, BUNDLED)
-  try:
-    tfds.builder_cls(base)
-  except tfds.core.registered.DatasetNotFoundError:
-    raise _unknown_dataset(name) from None
-  except ValueError as e:  # A name that TFDS cannot even parse.
-    raise errors.UserError(f'bad dataset name {name!r}: {_first_line(e)}') from e
-  try:
-    return tfds.builder(name, data_dir=data_dir)
-  except Exception as e:  # pylint: disable=broad-except
-    # A prepared copy whose metadata TFDS cannot read (a ParseError, a version AssertionError).
-    found = integrity.find_metadata_problem(data_dir, name)
-    if found:
-      directory, problem = found
-      raise integrity.damaged(name, directory, problem, _rebuild_hint(name, directory)) from e
-    if isinstance(e, (ValueError, AssertionError)):  # Unknown config or version.
-      raise errors.UserError(f'bad dataset name {name!r}: {_first_line(e)}') from e
-    if isinstance(e, ModuleNotFoundError):  # E.g. tfds.features.Audio (speech_commands): TF.
-      raise errors.UserError(f'dataset {name!r} needs a package that is not installed to read '
-                             f'its features ({_first_line(e)}); install it, e.g. `pip install '
-                             'tensorflow`') from e
-    raise
-
-
-def _prepared_builder(name: str, data_dir: str, manual_dir: str, download: bool):
-  """Returns the builder of `name` after making sure it is prepared in `data_dir`."""
-  builder = _builder(name, data_dir)
-  if builder.name == 'mnist_idx' and download and not manual_dir:  # The official MNIST files.
-    manual_dir = mnist_idx_builder.official_manual_dir(builder, data_dir)
-  if builder.is_prepared():
-    if builder.name == 'mnist_idx' and manual_dir:
-      _check_mnist_idx_source(builder, manual_dir)
-    _check_file_format(name, builder, data_dir)
-    return builder
-  bundled = name in BUNDLED
-  how_to_prepare = (
-      f'prepare it on a machine with network and TensorFlow: `tfds build {name} --data_dir DIR '
-      f'--file_format {FILE_FORMAT}`, then copy DIR/{builder.name} into {data_dir}')
-  if not bundled and not download:
-    raise errors.UserError(
-        f'dataset {name!r} is not prepared in data_dir {data_dir!r}; {how_to_prepare} (or set '
-        '--config.dataset.download=True to let TFDS download it here)')
-  if builder.name == 'mnist_idx':
-    manual_dir = manual_dir or os.path.join(data_dir, 'downloads', 'manual')  # TFDS's default.
-    idx.find_pairs(manual_dir)  # A clear error before TFDS starts, if the files are missing.
-  # Any dataset may need manual_dir (e.g. TFDS's imagenet2012); TFDS ignores it otherwise.
-  download_config = tfds.download.DownloadConfig(manual_dir=manual_dir) if manual_dir else None
-  with build_lock.held(data_dir, name):
-    if _builder(name, data_dir).is_prepared():  # Another process prepared it while we waited.
-      return _builder(name, data_dir)
-    try:
-      builder.download_and_prepare(file_format=FILE_FORMAT, download_config=download_config)
-    except errors.UserError:
-      raise
-    except Exception as e:  # pylint: disable=broad-except
-      if bundled:
-        raise
-      raise errors.UserError(
-          f'dataset {name!r} is not prepared in data_dir {data_dir!r} and could not be '
-          f'downloaded here ({_first_line(e)}); {how_to_prepare}') from e
-  return _builder(name, data_dir)
-
-
-def _check_file_format(name: str, builder, data_dir: str) -> None:
-  formats = [builder.info.file_format, *builder.info.alternative_file_formats]
-  if not any(f is not None and f.value == FILE_FORMAT for f in formats):
-    found = ', '.join(str(f.value) for f in formats if f is not None) or 'unknown'
-    raise errors.UserError(
-        f'dataset {name!r} in data_dir {data_dir!r} is stored as {found}, which needs TensorFlow '
-        f'to read; rebuild it as {FILE_FORMAT}: `tfds build {name} --data_dir {data_dir} '
-        f'--file_format {FILE_FORMAT}` (or convert it with `tfds convert_format`)')
-
-
-def _check_mnist_idx_source(builder, manual_dir: str) -> None:
-  """Refuses a prepared `mnist_idx` that was made from other files than those in manual_dir."""
-  recorded = dict((builder.info.metadata or {}).get('source_files', {}))
-  current = mnist_idx_builder.source_files(manual_dir)
-  if recorded != current:
-    raise errors.UserError(
-        f'mnist_idx in {builder.data_dir!r} was prepared from other files than those in '
-        f'manual_dir {manual_dir!r} ({sorted(recorded)} vs {sorted(current)}); use another '
-        'data_dir, or delete that directory to prepare it again')
 
 
 def _choose_splits(name: str, available: dict, fraction: float) -> tuple[dict, dict]:

@@ -24,7 +24,7 @@ import signal
 import sys
 from typing import Sequence
 
-from research.cli import arguments, listing
+from research.cli import arguments, compile_cache, listing
 from research.devices import multihost
 from research.errors import UserError
 from research.run import preemption
@@ -248,6 +248,8 @@ def main(argv: Sequence[str] | None = None) -> int:
   argv = list(sys.argv[1:] if argv is None else argv)
   args, extra = arguments.parser(__doc__.split('\n\n')[0]).parse_known_args(argv)
   _setup_logging(args.verbose)
+  if args.command in ('train', 'eval', 'generate', 'explain', 'transcribe'):
+    compile_cache.enable()
   command = {'train': _train, 'eval': _eval, 'generate': _generate, 'explain': _explain,
              'transcribe': _transcribe,
              'sweep': _sweep, 'report': _report, 'list': _list}[args.command]

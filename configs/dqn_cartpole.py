@@ -14,8 +14,10 @@ Evaluation: 100 greedy episodes on fresh seeds every 50k environment steps; the 
 is 100 more on seeds no evaluation used.
 Expected (measured, seed 0): validation return 291 at 50k steps, 490 at 200k, 500 +- 0 from 350k;
 test return 500 +- 0 (100 episodes). 5 seeds: 496.3 +- 8.4, all >= 475 (experiments/results/dqn/).
-Runtime: 31 s wall at load average ~2 on 2 CPU cores: 3.5 s compile, 27,900 environment steps/s
-through `research train` (checkpoints, evaluations and metrics on); 60 s at load 7-9 (19,500/s).
+Runtime (benchmarks/dqn_speed.py, 2 CPU cores, checkpoints, evaluations and metrics on): 41 s
+wall at load average ~3 (6.3 s compile, 23,000 environment steps/s); with `PJRT_NPROC=1` (one
+XLA:CPU thread: the chunk's small kernels are not handed between threads) 28 s (4.0 s compile,
+34,400/s); 63-80 s at load 6-9 (15,000-18,500/s).
 """
 from research import config as config_lib
 

@@ -1,4 +1,4 @@
-"""`research` commands keep compiled programs in JAX's persistent cache (research/cli/
+"""`research` commands keep compiled programs in JAX's persistent cache (research/run/
 compile_cache.py): a rerun loads them instead of compiling, with the same results."""
 import json
 

@@ -24,10 +24,10 @@ import signal
 import sys
 from typing import Sequence
 
-from research.cli import arguments, compile_cache, listing
+from research.cli import arguments, listing
 from research.devices import multihost
 from research.errors import UserError
-from research.run import preemption
+from research.run import compile_cache, preemption
 from research.rundir import layout
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, arguments.EXIT_USAGE

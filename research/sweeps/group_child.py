@@ -13,7 +13,7 @@ import sys
 from typing import Sequence
 
 from research.errors import UserError
-from research.run import preemption
+from research.run import compile_cache, preemption
 from research.sweeps import grid
 
 
@@ -40,6 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
   parser.add_argument('--group-dir', required=True)
   parser.add_argument('runs', nargs='+')
   args = parser.parse_args(argv)
+  compile_cache.enable()  # As `research train` does: the group's programs, cached for reruns.
   try:
     summaries = train_group(args.sweep_dir, args.group_dir, args.runs)
   except UserError as e:

@@ -7,7 +7,7 @@ the cache, a rerun, a resumed run or the next seed of a sweep loads each executa
 instead; the executable is the one the compiler would have produced, so results do not change.
 
 Settings are JAX's own, read from its environment variables when set; otherwise the commands use
-the defaults below (turned on in `main`, never at import):
+the defaults below (`enable()`, called by the CLI and a sweep's group child, never at import):
   JAX_COMPILATION_CACHE_DIR                   the cache folder (default: CACHE_DIR)
   JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS  cache only compiles that took longer (0.1 s)
   JAX_ENABLE_COMPILATION_CACHE=false          turns the cache off.

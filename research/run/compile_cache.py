@@ -15,8 +15,7 @@ The folder grows without bound, as JAX's own default; JAX_COMPILATION_CACHE_MAX_
 the least recently used entries (it needs `pip install filelock`), or delete the folder.
 """
 import os
-
-import jax
+import sys
 
 CACHE_DIR = os.path.join(os.environ.get('XDG_CACHE_HOME') or os.path.join('~', '.cache'),
                          'research', 'jax-compilation-cache')
@@ -25,16 +24,37 @@ MIN_COMPILE_SECONDS = 0.1  # Not the many tiny programs of eager operations.
 
 def enable() -> str | None:
   """Turns the cache on for this process (unless JAX's settings say otherwise); returns the
-  folder in use, or None when the cache is off."""
+  folder in use, or None when the cache is off.
+
+  Before JAX is imported (the CLI, whose usage errors must not wait for JAX) this only sets
+  JAX's environment variables, which JAX reads when imported and child processes inherit;
+  where JAX is imported already, its config."""
+  jax = sys.modules.get('jax')
+  if jax is None:
+    if os.environ.get('JAX_ENABLE_COMPILATION_CACHE', '').strip().lower() in ('0', 'false'):
+      return None
+    path = os.environ.get('JAX_COMPILATION_CACHE_DIR') or _default_folder()
+    if path:
+      os.environ['JAX_COMPILATION_CACHE_DIR'] = path
+      os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS', str(MIN_COMPILE_SECONDS))
+    return path
   if not jax.config.jax_enable_compilation_cache:
     return None
   if not jax.config.jax_compilation_cache_dir:
-    path = os.path.expanduser(CACHE_DIR)
-    try:
-      os.makedirs(path, exist_ok=True)
-    except OSError:
-      return None  # A read-only home: run without the cache rather than fail.
+    path = _default_folder()
+    if path is None:
+      return None
     jax.config.update('jax_compilation_cache_dir', path)
   if 'JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS' not in os.environ:
     jax.config.update('jax_persistent_cache_min_compile_time_secs', MIN_COMPILE_SECONDS)
   return jax.config.jax_compilation_cache_dir
+
+
+def _default_folder() -> str | None:
+  """CACHE_DIR, created; None where it cannot be (a read-only home: run without the cache)."""
+  path = os.path.expanduser(CACHE_DIR)
+  try:
+    os.makedirs(path, exist_ok=True)
+  except OSError:
+    return None
+  return path

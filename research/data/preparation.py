@@ -114,8 +114,9 @@ def prepared_builder(name: str, data_dir: str, manual_dir: str, download: bool):
   # Any dataset may need manual_dir (e.g. TFDS's imagenet2012); TFDS ignores it otherwise.
   download_config = tfds.download.DownloadConfig(manual_dir=manual_dir) if manual_dir else None
   with build_lock.held(data_dir, name):
-    if _builder(name, data_dir).is_prepared():  # Another process prepared it while we waited.
-      return _builder(name, data_dir)
+    waited = _builder(name, data_dir)
+    if waited.is_prepared():  # Another process prepared it while we waited.
+      return waited
     try:
       builder.download_and_prepare(file_format=FILE_FORMAT, download_config=download_config)
     except errors.UserError:

@@ -27,7 +27,7 @@ import numpy as np
 
 from research.core import dqn
 from research.errors import UserError
-from research.run import agent_parts, loop, preemption, vectorized
+from research.run import agent_parts, grouping, loop, preemption, vectorized
 from research.rundir import checkpoint, workdir as workdir_lib
 
 log = logging.getLogger('research')
@@ -170,7 +170,7 @@ def train_group(configs: list[ml_collections.ConfigDict], workdirs: list[str],
     raise UserError(f'these {len(configs)} agents cannot be trained as one vectorized group: '
                     'they differ in more than the seed')
   with preemption.stop_on_signals() as stop_request:
-    members = [agent_parts.build(vectorized.on_one_device(c)) for c in configs]
+    members = [agent_parts.build(grouping.on_one_device(c)) for c in configs]
     stop_request.check('before training started; nothing was written')
     group = workdir_lib.Workdir(group_dir)
     run_dirs = [workdir_lib.Workdir(w) for w in workdirs]
@@ -185,7 +185,7 @@ def train_group(configs: list[ml_collections.ConfigDict], workdirs: list[str],
       log.info('training %d agents (seeds %s) as one vmapped program', len(seeds), seeds)
       with checkpoint.Checkpointer(group.path, keep=agent.config.keep_checkpoints) as ckpt:
         resuming = ckpt.latest_step() is not None
-        vectorized.check_group_file(group, run_dirs, resuming)
+        grouping.check_group_file(group, run_dirs, resuming)
         return loop.run(agent, ckpt, loop_members, group.path, stop_request)
 
 

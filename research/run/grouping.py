@@ -1,8 +1,19 @@
 """Which runs can train as one vectorized group (research/run/vectorized.py): configs that differ
-only in seed and scalar hyper-parameters. Plain Python, no JAX: the sweep planner asks it in the
-parent process without importing a backend or taking an accelerator from its children.
+only in seed and scalar hyper-parameters; and the group directory's record of its members, which
+supervised groups and agents (run/agent.py) share. Plain Python, no JAX: the sweep planner asks
+it in the parent process without importing a backend or taking an accelerator from its children.
 """
+import json
+from typing import TYPE_CHECKING
+
 import ml_collections
+
+from research.errors import UserError
+
+if TYPE_CHECKING:  # research.rundir.workdir imports JAX, which this module must not.
+  from research.rundir import workdir as workdir_lib
+
+GROUP_FILE = 'group.json'
 
 # Config keys that may differ between members; the optimizer's are passed to every vmapped step,
 # label smoothing only when it differs (else every member uses the run's own loss function).
@@ -47,3 +58,21 @@ def vectorizable(configs: list[ml_collections.ConfigDict]) -> str | None:
   if first.grad_accum_steps > 1:
     return 'use gradient accumulation (grad_accum_steps > 1), which vectorized runs do not'
   return None
+
+
+def on_one_device(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """A copy of `config` with num_devices=1 (its config.json then says where it ran)."""
+  config = config.copy_and_resolve_references()
+  config.num_devices = 1
+  return config
+
+
+def check_group_file(group_dir: 'workdir_lib.Workdir', run_dirs: list, resuming: bool) -> None:
+  """Records the member workdirs; refuses to resume a group_dir that trained other members."""
+  path, members = group_dir.path / GROUP_FILE, [str(d.path) for d in run_dirs]
+  if resuming and path.exists():
+    recorded = json.loads(path.read_text())['members']
+    if recorded != members:
+      raise UserError(f'group_dir {str(group_dir.path)!r} holds checkpoints of another group '
+                      f'({len(recorded)} members: {recorded[0]}, ...); use a new group_dir')
+  path.write_text(json.dumps({'members': members}, indent=2) + '\n')

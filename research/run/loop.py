@@ -214,11 +214,12 @@ def _dispatch_ends(start: int, end: int, k: int, most: int | None, stops: tuple[
     yield from range(start + k, end + 1, k)
     return
   first, last = profiled or (end + 1, end)
+  before_profile = (first - 1) // k * k  # Where the profiled steps' dispatches begin.
   step = start
   while step < end:
     following = min([(step // s + 1) * s for s in stops] + [end])
-    if step < (first - 1) // k * k:  # Stop where the profiled steps' dispatches begin.
-      following = min(following, (first - 1) // k * k)
+    if step < before_profile:
+      following = min(following, before_profile)
     single = step == start or first <= step + 1 <= last
     step = min(step + k, end) if single else min(following, step + most)
     yield step

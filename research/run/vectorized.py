@@ -36,7 +36,6 @@ process.
 """
 import contextlib
 import functools
-import json
 import logging
 import pathlib
 
@@ -54,7 +53,6 @@ from research.rundir import checkpoint, workdir as workdir_lib
 
 log = logging.getLogger('research')
 
-GROUP_FILE = 'group.json'
 
 
 def member(tree, k: int):
@@ -284,7 +282,7 @@ def train_vectorized(configs: list[ml_collections.ConfigDict], workdirs: list[st
     raise UserError(f'train_vectorized needs one distinct workdir per config: got {len(paths)} '
                     f'workdirs ({len(set(paths))} distinct) for {len(configs)} configs')
   with preemption.stop_on_signals() as stop_request:  # Honoured from here to the end.
-    experiments = [parts.build(on_one_device(c)) for c in configs]  # Validates, resolves.
+    experiments = [parts.build(grouping.on_one_device(c)) for c in configs]  # Validates, resolves.
     stop_request.check('before training started; nothing was written')
     group_dir = workdir_lib.Workdir(group_dir)
     run_dirs = [workdir_lib.Workdir(p, exp.data.record()) for p, exp in zip(paths, experiments)]
@@ -298,23 +296,5 @@ def train_vectorized(configs: list[ml_collections.ConfigDict], workdirs: list[st
                  for k, (d, exp) in enumerate(zip(run_dirs, experiments))]
       with checkpoint.Checkpointer(group_dir.path, keep=group.config.keep_checkpoints,
                                    data_streams=len(group.seeds)) as ckpt:
-        check_group_file(group_dir, run_dirs, ckpt.latest_step() is not None)
+        grouping.check_group_file(group_dir, run_dirs, ckpt.latest_step() is not None)
         return loop.run(group, ckpt, members, group_dir.path, stop_request, end_step=max_steps)
-
-
-def on_one_device(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
-  """A copy of `config` with num_devices=1 (its config.json then says where it ran)."""
-  config = config.copy_and_resolve_references()
-  config.num_devices = 1
-  return config
-
-
-def check_group_file(group_dir: workdir_lib.Workdir, run_dirs: list, resuming: bool) -> None:
-  """Records the member workdirs; refuses to resume a group_dir that trained other members."""
-  path, members = group_dir.path / GROUP_FILE, [str(d.path) for d in run_dirs]
-  if resuming and path.exists():
-    recorded = json.loads(path.read_text())['members']
-    if recorded != members:
-      raise UserError(f'group_dir {str(group_dir.path)!r} holds checkpoints of another group '
-                      f'({len(recorded)} members: {recorded[0]}, ...); use a new group_dir')
-  path.write_text(json.dumps({'members': members}, indent=2) + '\n')

@@ -5,8 +5,9 @@ compiled program with `jax.vmap`.
     summaries = train_vectorized(configs, workdirs, group_dir)
 Every member keeps what a separate `research train` run would have: its own initialization and
 dropout keys (from its seed), its own data order (a grain iterator seeded like a separate run's,
-batches stacked on a member axis; with placement 'device', one copy of the split on the device
-that each member gathers its seed's batches from: data/resident.py), its own learning rate and
+batches stacked on a member axis; on resident data, placement 'auto' or 'device' as for a
+single run, one copy of the split on the device that each member gathers its seed's batches
+from: data/resident.py), its own learning rate and
 weight decay (the optimizer is rebuilt inside the vmapped step from the member's values, so
 schedules, clipping and L2 are the same code as a separate run's) and its label smoothing. The pure
 `steps.train_step` and `steps.eval_step` are vmapped over the stacked train state; evaluation
@@ -44,7 +45,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from research import data
+from research import data, models
 from research.core import losses, metric_sums, optim, steps, train_state
 from research.data import pipeline, resident
 from research.errors import UserError
@@ -94,9 +95,9 @@ class _Group:
     self.eval = jax.jit(self._per_member(self._member_eval, (0, None, 0)))
     self._hyper_on_device = jax.device_put(self.hyper)
     self._first_batch = None
-    # Only when asked: 8 vmapped CNN seeds ran 5x slower resident than fed per step (README).
-    self.is_resident = self.config.dataset.placement == 'device' and resident.use_device(
-        self.config.dataset, self.exp.info, self.devices, 1)
+    # As for a single run: 'auto' keeps the data on the device where it fits.
+    self.is_resident = resident.use_device(self.config.dataset, self.exp.info, self.devices, 1,
+                                           models.loops_well(self.config.model))
     if self.is_resident:
       return self._start_resident()
     self._streams = [data.train_iterator(self.exp.data, self.exp.process_batch_size, seed)
@@ -172,7 +173,9 @@ class _Group:
     return step, train_state.state_from_saved(state, saved)
 
   def place(self, state: train_state.TrainState) -> train_state.TrainState:
-    return state
+    # On the device as the programs' outputs are (the resident split's sharding): a state
+    # placed otherwise made the second dispatch compile the whole program again.
+    return self.devices.replicate(state)
 
   def _next_batch(self) -> dict:
     batches = [next(s) for s in self._streams]

@@ -82,7 +82,12 @@ def step_flops(step: Callable, state: Any, batch: Any) -> float | None:
   `step` must need no collective axis (pass the step with axis_name=None); `state` and `batch`
   may be arrays or ShapeDtypeStructs. None when the backend offers no cost analysis.
   """
-  lowered = jax.jit(step).lower(_abstract(state), _abstract(batch))
+  return lowered_flops(jax.jit(step).lower(_abstract(state), _abstract(batch)))
+
+
+def lowered_flops(lowered: Any) -> float | None:
+  """XLA's FLOP count of a lowered (unpartitioned) program; None without cost analysis. A loop
+  with a traced trip count (the resident path's `fori_loop` of steps) is counted once."""
   try:
     cost = lowered.cost_analysis()
   except Exception:  # pylint: disable=broad-except  (backends without cost analysis)

@@ -204,7 +204,7 @@ class _Group:
   def flops_per_step(self, state: train_state.TrainState) -> float | None:
     """XLA's FLOPs of one member's step, counted as a separate run counts its own (cheaper to
     lower than the whole group's program, and the same number in both summaries)."""
-    return self._run_steps.flops_per_step(member(state, 0), self._first_batch,
+    return self._run_steps.flops_per_step(member(jax.device_get(state), 0), self._first_batch,
                                           stacked=False if self.is_resident else None)
 
   def window_to_host(self, window: list) -> list:

@@ -20,7 +20,7 @@ ALLOWED = {
     'data': {'config', 'core', 'errors', 'rundir'},
     'run': {'config', 'core', 'data', 'devices', 'errors', 'models', 'rundir'},
     'api': {'config', 'core', 'data', 'devices', 'errors', 'models', 'run', 'rundir'},
-    'sweeps': {'config', 'devices', 'errors', 'run', 'rundir'},  # devices: cpu_cores.
+    'sweeps': {'config', 'devices', 'errors', 'run', 'rundir'},  # devices: host_cpus.
     'reports': {'config', 'errors', 'rundir', 'sweeps'},
     # Understanding a finished run (attributions, attention, activations, robustness).
     'explain': {'api', 'config', 'core', 'errors', 'reports', 'rundir'},

@@ -11,7 +11,7 @@ import logging
 import ml_collections
 
 from research import config as config_lib
-from research.devices import cpu_cores
+from research.devices import host_cpus
 from research.run import agent, loop, parts, preemption, profiling, single_run
 from research.rundir import checkpoint, provenance, workdir as workdir_lib
 
@@ -27,7 +27,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   `stop_request`: the CLI's, set by a signal since the process started; without one, SIGTERM and
   SIGINT are handled for the duration of this call (research/run/preemption.py)."""
   with preemption.stop_on_signals(stop_request) as stop_request:
-    cpu_cores.apply(config)  # Before JAX starts its CPU threads (the first computation).
+    host_cpus.apply(config)  # Before JAX starts its CPU threads (the first computation).
     if config_lib.is_agent(config):  # Reinforcement learning: the same loop, another program.
       log.info('setting up %s: agent on %s', workdir, config.env.name)
       return agent.train(config, workdir, source, stop_request)

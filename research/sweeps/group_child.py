@@ -12,7 +12,7 @@ import pathlib
 import sys
 from typing import Sequence
 
-from research.devices import cpu_cores
+from research.devices import host_cpus
 from research.errors import UserError
 from research.run import compile_cache, preemption
 from research.sweeps import grid
@@ -28,7 +28,7 @@ def train_group(sweep_dir: str, group_dir: str, names: Sequence[str]) -> list[di
     raise UserError(f"runs {', '.join(unknown)} are not in {sweep_dir}/{grid.SWEEP_FILE}")
   selected = [by_name[n] for n in names]
   configs = grid.build_configs(selected)
-  cpu_cores.apply(configs[selected[0].name])  # As `research train` does (the members agree).
+  host_cpus.apply(configs[selected[0].name])  # As `research train` does (the members agree).
   train = agent.train_group if config_lib.is_agent(configs[selected[0].name]) else (
       vectorized.train_vectorized)
   return train(

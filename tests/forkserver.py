@@ -9,8 +9,8 @@ forks a fresh child for every command. The child is a real process running the r
 exit status); only the imports are inherited.
 
 What a fork cannot reproduce falls back to a real `python -m research` subprocess: an
-environment that differs from the zygote's in anything but XLA_FLAGS (JAX, TFDS and others read
-theirs at import), and runs the tests signal at chosen moments (they use subprocess.Popen
+environment that differs from the zygote's in anything but `PER_COMMAND` (JAX, TFDS and others
+read theirs at import), and runs the tests signal at chosen moments (they use subprocess.Popen
 directly). A run to be SIGKILLed as soon as a file appears (`kill_when`, e.g. a checkpoint's
 commit marker) is forked too: its supervisor polls the file every 5 ms and kills the command.
 Set RESEARCH_TEST_FORKSERVER=0 to run every command as a subprocess.
@@ -37,6 +37,11 @@ import time
 PRELOAD = ('research.cli.commands', 'research.run.train', 'research.api', 'research.sweeps.runner',
            'research.reports.run_report', 'research.reports.sweep_tables')
 MAIN = 'research'
+# Variables no preloaded module reads at import: a command forked with another value of them gets
+# its own (the child's environment is the request's). XLA_FLAGS is read when the backend starts;
+# pytest sets PYTEST_CURRENT_TEST to each test's id, so without it every test but a worker's first
+# fell back to a subprocess.
+PER_COMMAND = ('XLA_FLAGS', 'PYTEST_CURRENT_TEST')
 
 
 def _send(conn: socket.socket, message: dict) -> None:
@@ -122,6 +127,17 @@ def _supervise(conn: socket.socket) -> None:
                  'stderr': err.read().decode(errors='replace')})
 
 
+def _reap(block: bool) -> None:
+  """Waits for the zygote's exited supervisors (with `block`, for all of them)."""
+  while True:
+    try:
+      pid, _ = os.waitpid(-1, 0 if block else os.WNOHANG)
+    except ChildProcessError:
+      return
+    if pid == 0:
+      return
+
+
 def serve(path: str) -> None:
   """The zygote: import, check that nothing runs in the background, then fork per request."""
   import importlib  # pylint: disable=import-outside-toplevel
@@ -136,7 +152,11 @@ def serve(path: str) -> None:
   for handler in list(root.handlers):
     root.removeHandler(handler)
   root.setLevel(logging.WARNING)
-  signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # Supervisors are reaped automatically.
+  # Supervisors are reaped as they exit (not auto-reaped with SIG_IGN, whose children's CPU time
+  # is lost), so the zygote's CPU total, and `/usr/bin/time pytest`'s, includes every command;
+  # SIGTERM (Zygote.stop) reaps the last ones and exits.
+  signal.signal(signal.SIGCHLD, lambda *_: _reap(block=False))
+  signal.signal(signal.SIGTERM, lambda *_: (_reap(block=True), os._exit(0)))
   server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
   server.bind(path)
   server.listen(64)
@@ -146,6 +166,7 @@ def serve(path: str) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     if os.fork() == 0:
+      signal.signal(signal.SIGTERM, signal.SIG_DFL)  # The zygote's own handlers, not its children's.
       server.close()
       try:
         _supervise(conn)
@@ -168,8 +189,12 @@ class Zygote:
     atexit.register(self.stop)
 
   def stop(self) -> None:
-    self.process.kill()
-    self.process.wait()
+    self.process.terminate()  # The zygote reaps its supervisors and exits.
+    try:
+      self.process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+      self.process.kill()
+      self.process.wait()
     self.directory.cleanup()
 
   def run(self, argv: list[str], env: dict, cwd: str, timeout: float,
@@ -199,7 +224,7 @@ def run(argv: list[str], env: dict, cwd: str, timeout: float,
   if enabled and zygote is None:
     zygote = _ZYGOTES[os.getpid()] = Zygote(sys.executable, cwd)
   same = zygote is not None and all(
-      env.get(k) == zygote.env.get(k) for k in set(env) | set(zygote.env) if k != 'XLA_FLAGS')
+      env.get(k) == zygote.env.get(k) for k in set(env) | set(zygote.env) if k not in PER_COMMAND)
   if enabled and same:
     return zygote.run(argv, env, cwd, timeout, kill_when)
   args = [sys.executable, '-m', MAIN, *argv]

@@ -6,6 +6,7 @@ Tests that want one device say so (`num_devices=1`); multi-device tests use all 
 """
 import os
 import pathlib
+import signal
 import subprocess
 import tempfile
 
@@ -40,14 +41,16 @@ def data_dir() -> str:
 
 
 def run_cli(*args: str, devices: int = 1, timeout: float = 600, env: dict | None = None,
-            kill_when: str | pathlib.Path | None = None) -> subprocess.CompletedProcess:
+            kill_when: str | pathlib.Path | None = None, kill_after: float = 0.0,
+            kill_signal: int = signal.SIGKILL) -> subprocess.CompletedProcess:
   """Runs `python -m research ARGS` from the repository root with `devices` CPU devices; with
-  `kill_when`, SIGKILLs it as soon as that path exists (returncode -9 if it was still running)."""
+  `kill_when`, SIGKILLs it as soon as that path exists (returncode -9 if it was still running),
+  or `kill_after` seconds later, or sends `kill_signal` instead and waits for its exit."""
   full_env = dict(os.environ, XLA_FLAGS=f'--xla_force_host_platform_device_count={devices}')
   full_env.update(env or {})
   # Forked from a process that has the package imported already (tests/forkserver.py).
   return forkserver.run(list(args), full_env, str(ROOT), timeout,
-                        str(kill_when) if kill_when else None)
+                        str(kill_when) if kill_when else None, kill_after, kill_signal)
 
 
 

@@ -11,12 +11,14 @@ exit status); only the imports are inherited.
 What a fork cannot reproduce falls back to a real `python -m research` subprocess: an
 environment that differs from the zygote's in anything but `PER_COMMAND` (JAX, TFDS and others
 read theirs at import), and runs the tests signal at chosen moments (they use subprocess.Popen
-directly). A run to be SIGKILLed as soon as a file appears (`kill_when`, e.g. a checkpoint's
-commit marker) is forked too: its supervisor polls the file every 5 ms and kills the command.
+directly). A run to be signalled once a file appears (`kill_when`, e.g. a checkpoint's commit
+marker; `kill_after` seconds later, with `kill_signal`, SIGKILL by default) is forked too: its
+supervisor polls the file every 5 ms, then signals the command (a SIGTERM or SIGINT it may
+handle: it then waits for its exit).
 Set RESEARCH_TEST_FORKSERVER=0 to run every command as a subprocess.
 
 Protocol: one JSON request per connection on a Unix socket ({argv, env, cwd, timeout,
-kill_when}); the
+kill_when, kill_after, kill_signal}); the
 zygote forks a supervisor for it, which forks the command, waits (killing it at the timeout) and
 answers {returncode, stdout, stderr, timed_out}.
 """
@@ -96,14 +98,28 @@ def _exec_command(request: dict, out_fd: int, err_fd: int) -> None:
   os._exit(code)
 
 
-def _wait(pidfd: int, timeout: float, kill_when: str | None) -> bool:
-  """Waits for the child to exit or `kill_when` to exist; False when `timeout` ran out."""
+def _wait(pidfd: int, timeout: float, kill_when: str | None, kill_after: float = 0.0) -> bool:
+  """Waits for the child to exit, or for `kill_when` to exist and then `kill_after` seconds more
+  (unless it exits first); False when `timeout` ran out."""
   if kill_when is None:
     return bool(select.select([pidfd], [], [], timeout)[0])
   deadline = time.monotonic() + timeout
   while time.monotonic() < deadline:
-    if select.select([pidfd], [], [], 0.005)[0] or os.path.exists(kill_when):
+    if select.select([pidfd], [], [], 0.005)[0]:
       return True
+    if os.path.exists(kill_when):
+      select.select([pidfd], [], [], kill_after)
+      return True
+  return False
+
+
+def _signal_and_wait(pid: int, pidfd: int, signum: int, timeout: float) -> bool:
+  """Sends `signum` to the child (a no-op on one that exited already, not yet reaped); for a
+  signal other than SIGKILL, waits up to `timeout` for its exit, then SIGKILLs it (False)."""
+  os.kill(pid, signum)
+  if signum == signal.SIGKILL or select.select([pidfd], [], [], timeout)[0]:
+    return True
+  os.kill(pid, signal.SIGKILL)
   return False
 
 
@@ -116,9 +132,15 @@ def _supervise(conn: socket.socket) -> None:
     if pid == 0:
       conn.close()
       _exec_command(request, out.fileno(), err.fileno())
-    timed_out = not _wait(os.pidfd_open(pid), request['timeout'], request.get('kill_when'))
-    if timed_out or request.get('kill_when'):
-      os.kill(pid, signal.SIGKILL)  # A no-op on a child that exited already (not yet reaped).
+    pidfd, start = os.pidfd_open(pid), time.monotonic()
+    kill_when = request.get('kill_when')
+    timed_out = not _wait(pidfd, request['timeout'], kill_when, request.get('kill_after', 0.0))
+    if timed_out:
+      os.kill(pid, signal.SIGKILL)
+    elif kill_when:
+      left = request['timeout'] - (time.monotonic() - start)
+      timed_out = not _signal_and_wait(pid, pidfd, request.get('kill_signal', signal.SIGKILL),
+                                       max(left, 0.0))
     _, status = os.waitpid(pid, 0)
     out.seek(0)
     err.seek(0)
@@ -198,11 +220,13 @@ class Zygote:
     self.directory.cleanup()
 
   def run(self, argv: list[str], env: dict, cwd: str, timeout: float,
-          kill_when: str | None = None) -> subprocess.CompletedProcess:
+          kill_when: str | None = None, kill_after: float = 0.0,
+          kill_signal: int = signal.SIGKILL) -> subprocess.CompletedProcess:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
       conn.connect(self.path)
       _send(conn, {'argv': argv, 'env': env, 'cwd': cwd, 'timeout': timeout,
-                   'kill_when': kill_when})
+                   'kill_when': kill_when, 'kill_after': kill_after,
+                   'kill_signal': int(kill_signal)})
       answer = _receive(conn)
     args = [sys.executable, '-m', MAIN, *argv]
     if answer['timed_out']:
@@ -214,11 +238,12 @@ class Zygote:
 _ZYGOTES: dict[int, Zygote] = {}  # By process id: each pytest-xdist worker starts its own.
 
 
-def run(argv: list[str], env: dict, cwd: str, timeout: float,
-        kill_when: str | None = None) -> subprocess.CompletedProcess:
+def run(argv: list[str], env: dict, cwd: str, timeout: float, kill_when: str | None = None,
+        kill_after: float = 0.0, kill_signal: int = signal.SIGKILL) -> subprocess.CompletedProcess:
   """`python -m research ARGV` with `env` in `cwd`: forked from the zygote where it can be,
-  else a subprocess (see the module docstring). With `kill_when`, the command is SIGKILLed as
-  soon as that path exists (returncode -9), unless it exited first."""
+  else a subprocess (see the module docstring). With `kill_when`, the command gets `kill_signal`
+  `kill_after` seconds after that path exists (returncode -9 for SIGKILL), unless it exited
+  first; after another signal it is waited for (SIGKILLed at the timeout)."""
   enabled = os.environ.get('RESEARCH_TEST_FORKSERVER', '1') != '0'
   zygote = _ZYGOTES.get(os.getpid())
   if enabled and zygote is None:
@@ -226,22 +251,23 @@ def run(argv: list[str], env: dict, cwd: str, timeout: float,
   same = zygote is not None and all(
       env.get(k) == zygote.env.get(k) for k in set(env) | set(zygote.env) if k not in PER_COMMAND)
   if enabled and same:
-    return zygote.run(argv, env, cwd, timeout, kill_when)
+    return zygote.run(argv, env, cwd, timeout, kill_when, kill_after, kill_signal)
   args = [sys.executable, '-m', MAIN, *argv]
   if kill_when is None:
     return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
   with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
     process = subprocess.Popen(args, cwd=cwd, env=env, stdout=out, stderr=err)
-    if not _wait(os.pidfd_open(process.pid), timeout, kill_when):
+    pidfd, start = os.pidfd_open(process.pid), time.monotonic()
+    if not _wait(pidfd, timeout, kill_when, kill_after) or not _signal_and_wait(
+        process.pid, pidfd, kill_signal, max(timeout - (time.monotonic() - start), 0.0)):
       process.kill()
+      process.wait()
       raise subprocess.TimeoutExpired(args, timeout)
-    process.kill()
     process.wait()
     out.seek(0)
     err.seek(0)
     return subprocess.CompletedProcess(args, process.returncode, out.read().decode(errors='replace'),
                                        err.read().decode(errors='replace'))
-
 
 if __name__ == '__main__':
   serve(sys.argv[1])

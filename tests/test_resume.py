@@ -37,11 +37,23 @@ def _metric_rows(workdir):
 ENV = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=1')
 
 
+def _run(workdir, **kill):
+  """The run in `workdir`, forked (tests/forkserver.py); `kill` as run_cli's `kill_*`."""
+  return run_cli('train', *ARGS, '--workdir', str(workdir), devices=1, **kill)
+
+
+def _checkpoint(workdir, step):
+  """The first checkpoint at or after `step` to appear (`step` a multiple of 25, after the newest
+  checkpoint): a run's checkpoints are written in order, every 25 steps."""
+  return workdir / 'checkpoints' / str(step)
+
+
 @pytest.fixture(scope='module')
 def reference(tmp_path_factory):
   """One uninterrupted run that the interrupted ones must reproduce."""
   workdir = tmp_path_factory.mktemp('reference')
-  assert _train(workdir, ENV).wait(timeout=600) == 0
+  result = _run(workdir)
+  assert result.returncode == 0, result.stderr[-2000:]
   return workdir
 
 
@@ -75,20 +87,16 @@ KILL_SEEDS = (0, 1, 2, 3, 4)
 def test_sigkill_at_five_random_points_then_resume_is_bit_identical(tmp_path, reference):
   killed, last_kill_step = tmp_path / 'killed', 0
   for seed in KILL_SEEDS:
-    proc = _train(killed, ENV)
-    _wait_for_checkpoint(killed, proc, last_kill_step + 25)
-    time.sleep(random.Random(seed).uniform(0.0, 0.3))
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    proc = _run(killed, kill_when=_checkpoint(killed, last_kill_step + 25),
+                kill_after=random.Random(seed).uniform(0.0, 0.3))
     steps_at_kill = _committed_steps(killed)
     assert proc.returncode == -signal.SIGKILL, f'the run ended before kill {seed}'
     assert max(steps_at_kill) < 1500, steps_at_kill  # Killed part-way.
     last_kill_step = max(steps_at_kill)
 
-  resumed = _train(killed, ENV)
-  _, stderr = resumed.communicate(timeout=600)
-  assert resumed.returncode == 0, stderr[-2000:]
-  assert 'resumed from step' in stderr
+  resumed = _run(killed)
+  assert resumed.returncode == 0, resumed.stderr[-2000:]
+  assert 'resumed from step' in resumed.stderr
   _assert_same_run(reference, killed)
   assert _metric_rows(reference) == _metric_rows(killed)
 
@@ -97,20 +105,17 @@ def test_sigkill_at_five_random_points_then_resume_is_bit_identical(tmp_path, re
 @pytest.mark.parametrize('signum', [signal.SIGTERM, signal.SIGINT])
 def test_preemption_signal_checkpoints_exits_and_resumes_exactly(tmp_path, reference, signum):
   workdir = tmp_path / 'preempted'
-  proc = _train(workdir, ENV)
-  _wait_for_checkpoint(workdir, proc, 100)
-  proc.send_signal(signum)
-  _, stderr = proc.communicate(timeout=120)
+  proc = _run(workdir, kill_when=_checkpoint(workdir, 100), kill_signal=signum)
+  stderr = proc.stderr
   assert proc.returncode == 128 + signum, stderr[-2000:]
   assert f'stopped by {signal.Signals(signum).name} after step' in stderr
   assert 'Traceback' not in stderr
   stopped_at = int(stderr.split('after step ')[1].split(';')[0])
   assert stopped_at in _committed_steps(workdir) and stopped_at < 1500
   assert not (workdir / '.lock').exists()
-  resumed = _train(workdir, ENV)
-  _, stderr = resumed.communicate(timeout=600)
-  assert resumed.returncode == 0, stderr[-2000:]
-  assert f'resumed from step {stopped_at}' in stderr
+  resumed = _run(workdir)
+  assert resumed.returncode == 0, resumed.stderr[-2000:]
+  assert f'resumed from step {stopped_at}' in resumed.stderr
   _assert_same_run(reference, workdir)
 
 

@@ -1,11 +1,7 @@
 """Issue 20: augmentation, EMA, optimizers by name, freezing and per-group learning rates, transfer
 from a trained run (init_from), train_fraction and parameter counts."""
 import json
-import os
 import signal
-import subprocess
-import sys
-import time
 
 import jax
 import jax.numpy as jnp
@@ -14,7 +10,7 @@ import optax
 import pytest
 
 import research
-from conftest import ROOT, assert_usage_error, run_cli
+from conftest import assert_usage_error, run_cli
 from research import data
 from research.data import subsets
 from research.config import files
@@ -22,7 +18,6 @@ from research.core import augment, losses, optim, steps
 from research.errors import UserError
 from research.run import parts
 
-ENV = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=1')
 AUGMENT = "--config.augment=('crop:pad=1', 'affine', 'noise:std=0.05', 'cutout:size=2', 'mixup')"
 RUN = ['--config', 'configs/default.py', '--config.total_steps=40', '--config.eval_every=20',
        '--config.checkpoint_every=10', '--config.log_every=10', '--config.num_devices=1',
@@ -170,35 +165,28 @@ def test_bad_optimizer_and_augmentation_settings_are_one_clear_error(digits):
   assert inputs.shape == (2, 16, 16, 1)
 
 
-def _start(workdir, *extra):
-  return subprocess.Popen([sys.executable, '-m', 'research', 'train', *RUN, *extra,
-                           '--workdir', str(workdir)], cwd=ROOT, env=ENV,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def _run(workdir, **kill):
+  """The run in `workdir`, forked (tests/forkserver.py); `kill` as run_cli's `kill_*`."""
+  return run_cli('train', *RUN, '--workdir', str(workdir), devices=1, **kill)
 
 
 @pytest.fixture(scope='module')
 def reference(tmp_path_factory):
   """A short run with augmentation and EMA on: the resume reference and the transfer source."""
   workdir = tmp_path_factory.mktemp('reference')
-  proc = _start(workdir)
-  assert proc.wait(timeout=600) == 0, proc.stderr.read()[-2000:]
+  result = _run(workdir)
+  assert result.returncode == 0, result.stderr[-2000:]
   return workdir
 
 
 @pytest.mark.slow
 def test_resume_after_sigkill_is_bit_identical_with_augmentation_and_ema(tmp_path, reference):
   killed = tmp_path / 'killed'
-  proc = _start(killed)
-  deadline = time.time() + 300
-  while time.time() < deadline and proc.poll() is None:
-    ckpts = killed / 'checkpoints'
-    if ckpts.exists() and any(p.name.isdigit() and int(p.name) >= 20 for p in ckpts.iterdir()):
-      break
-    time.sleep(0.05)
-  proc.send_signal(signal.SIGKILL)
-  proc.wait()
+  # Killed once step 20's checkpoint appears (checkpoints every 10 steps, written in order).
+  proc = _run(killed, kill_when=killed / 'checkpoints' / '20')
   assert proc.returncode == -signal.SIGKILL, 'the run ended before the kill'
-  assert _start(killed).wait(timeout=600) == 0
+  resumed = _run(killed)
+  assert resumed.returncode == 0, resumed.stderr[-2000:]
   a, b = research.load_run(str(reference)), research.load_run(str(killed))
   leaves = lambda run: jax.tree.leaves((run.state.params, run.state.opt_state,
                                         run.state.ema_params, run.state.rng))

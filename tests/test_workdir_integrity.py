@@ -145,13 +145,10 @@ def test_sigterm_during_the_final_evaluation_keeps_the_checkpoint_and_a_rerun_fi
   workdir = tmp_path / 'w'
   args = ['--config', 'configs/gpt_addition.py', '--config.total_steps=2',
           '--config.progress=none', '--workdir', str(workdir)]
-  proc = _start(args)
-  marker = workdir / 'checkpoints' / '2' / 'commit_success.txt'
-  while proc.poll() is None and not marker.exists():
-    time.sleep(0.01)
-  proc.send_signal(signal.SIGTERM)
-  _, stderr = proc.communicate(timeout=600)
-  assert proc.returncode == 143, stderr
+  stopped = run_cli('train', *args, kill_when=workdir / 'checkpoints' / '2' / 'commit_success.txt',
+                    kill_signal=signal.SIGTERM)
+  stderr = stopped.stderr
+  assert stopped.returncode == 143, stderr
   assert 'during the final evaluation' in stderr and 'Traceback' not in stderr
   assert not (workdir / 'summary.json').exists() and not (workdir / '.lock').exists()
   again = run_cli('train', *args)

@@ -1,7 +1,6 @@
-"""`config.cpu_cores` and `config.cpu_devices` (research/devices/host_cpus.py): a run pinned to
-fewer CPU cores trains the same run, every thread JAX starts is on those cores, the CPU device
-count is JAX's, bad values are usage errors, and a process whose JAX has started is left alone
-with a warning."""
+"""`config.cpu_cores` (research/devices/host_cpus.py): a run pinned to fewer CPU cores trains the
+same run, every thread JAX starts is on those cores, bad values are usage errors, and a process
+whose JAX has started is left alone with a warning."""
 import json
 import logging
 import os
@@ -38,13 +37,13 @@ def test_a_pinned_run_trains_the_same_run(tmp_path):
 
 
 @TWO_CORES
-def test_every_thread_jax_starts_runs_on_the_pinned_core_with_the_devices_asked_for():
+def test_every_thread_jax_starts_runs_on_the_pinned_core():
   script = (
       'import os, ml_collections\n'
       'from research.devices import host_cpus\n'
-      'host_cpus.apply(ml_collections.ConfigDict({"cpu_cores": 1, "cpu_devices": 3}))\n'
+      'host_cpus.apply(ml_collections.ConfigDict({"cpu_cores": 1}))\n'
       'import jax, jax.numpy as jnp\n'
-      'print(len(jax.devices()), sorted(os.sched_getaffinity(0)))\n'
+      'print(sorted(os.sched_getaffinity(0)))\n'
       'x = jnp.ones((512, 512)); (x @ x).block_until_ready()\n'
       'tasks = os.listdir("/proc/self/task")\n'
       'print(len(tasks), sorted({open(f"/proc/self/task/{t}/status").read().split('
@@ -53,7 +52,7 @@ def test_every_thread_jax_starts_runs_on_the_pinned_core_with_the_devices_asked_
   out = subprocess.run([sys.executable, '-c', script], env=env, cwd=ROOT, capture_output=True,
                        text=True, check=True).stdout.splitlines()
   first = min(os.sched_getaffinity(0))
-  assert out[0] == f'3 [{first}]'  # cpu_devices=3 wins over XLA_FLAGS' 1.
+  assert out[0] == f'[{first}]'
   threads, allowed = out[1].split(' ', 1)
   assert int(threads) > 1  # JAX's pool threads exist, and every one is on the pinned core:
   assert allowed == repr([str(first)])
@@ -63,13 +62,11 @@ def test_a_process_whose_jax_started_is_left_alone(caplog):
   import jax
   jax.devices()  # This test process's backend exists (its threads are on every core).
   before = os.sched_getaffinity(0)
-  devices = len(jax.devices('cpu'))
   with caplog.at_level(logging.WARNING, logger='research'):
-    host_cpus.apply(ml_collections.ConfigDict({'cpu_cores': 1, 'cpu_devices': devices + 1}))
-  assert 'cpu_devices=%d is not applied' % (devices + 1) in caplog.text
+    host_cpus.apply(ml_collections.ConfigDict({'cpu_cores': 1}))
   if len(before) > 1:
     assert 'cpu_cores=1 is not applied' in caplog.text
-  assert os.sched_getaffinity(0) == before and len(jax.devices('cpu')) == devices
+  assert os.sched_getaffinity(0) == before
   np.testing.assert_array_equal(jax.numpy.arange(3), [0, 1, 2])
 
 
@@ -77,12 +74,10 @@ def test_a_process_whose_jax_started_is_left_alone(caplog):
     ('-1', 'cpu_cores must be an int >= 0'),
     ('True', 'cpu_cores=True has the wrong type: expected int'),
     ('64', 'config.cpu_cores=64, but this process may use'),
-    ('0', 'config.cpu_devices must be an int >= 1'),
 ])
 def test_bad_values_are_usage_errors_that_write_nothing(tmp_path, value, needle):
   workdir = tmp_path / 'w'
-  key = 'cpu_devices' if 'cpu_devices' in needle else 'cpu_cores'
-  result = run_cli('train', '--config', 'configs/default.py', f'--config.{key}={value}',
+  result = run_cli('train', '--config', 'configs/default.py', f'--config.cpu_cores={value}',
                    '--workdir', str(workdir))
   assert_usage_error(result, needle)
   assert not workdir.exists()

@@ -98,12 +98,10 @@ TOP: dict[str, Any] = dict(
     keep_checkpoints=3,
     log_every=50,
     parallel='mesh',
-    # The host's CPUs (research/devices/host_cpus.py; set before JAX starts): the cores the
-    # run's process uses (0: every core it may use; fewer can be faster for programs of many
-    # tiny kernels, which XLA:CPU hands between its threads), and how many CPU devices JAX makes
-    # (a DQN group spreads its seeds over them, one device's share per core).
+    # CPU cores the run's process uses (0: every core it may use). Fewer can be faster for
+    # programs of many tiny kernels, which XLA:CPU hands between its threads (research/devices/
+    # host_cpus.py); set before JAX starts, results unchanged.
     cpu_cores=0,
-    cpu_devices=Unset(int, "JAX's default: 1, or XLA_FLAGS' device count"),
     num_devices=Unset(int, 'every local device'),
     # Under parallel='mesh': the mesh's axis sizes (-1: the rest of the devices), the built-in
     # sharding rule set, and (regex over '/'-joined parameter paths, spec) rules before it.

@@ -14,15 +14,14 @@ runs beside it), each timed from process start to exit:
                     squared TD error, γ 0.99; checkpoints, evaluations and metrics on as the
                     config sets them). env steps/s and compile seconds are the run's own
                     summary.json (`env_steps_per_second`: training only, evaluations and
-                    checkpoints excluded), wall is process start -> summary.json written.
+                    checkpoints excluded), wall is process start -> summary.json written. The
+                    config runs on one core (`cpu_cores=1`, research/devices/host_cpus.py).
   runner K vmapped  `research sweep` of the same config with K seeds: one vectorized group (one
                     vmapped program, research/run/agent.py `train_group`); per-seed env steps/s
                     from the members' summaries, total = K times it.
   runner K seq.     `research sweep --no-vectorize`: the K seeds as K runs, one after the other.
-  *, PJRT_NPROC=1   the same with XLA:CPU's intra-op thread pool at one thread (an environment
-                    variable read when JAX starts its CPU client): the agent's loop body is a
-                    chain of small kernels, and handing them between two pool threads cost ~30%
-                    on this shared machine (measured: the chunk ran 26k vs 37k env steps/s).
+  *, both cores     the same with `--config.cpu_cores=0`: XLA:CPU's thread pool on both cores,
+                    which hands the agent's chain of small kernels between its two threads.
   torch N threads   `DQN` below: PyTorch, gymnasium's CartPole-v1 in a synchronous vector env of
                     10 (autoreset in the same step, the final observation from `info`), the same
                     network (4-120-84-2 MLP, ReLU), replay, schedule, loss (half squared TD
@@ -50,16 +49,13 @@ SWEEP = """from research.sweeps.spec import Metric, Sweep, axis
 def get_sweep():
   return Sweep(name='dqn_speed', base={base!r}, seeds={seeds},
                grid=axis('steps', [{loop_steps}], key='total_steps'),
-               overrides={{'progress': 'none'}}, curves=('return',),
+               overrides={overrides!r}, curves=('return',),
                metrics=(Metric('test return', 'final.test.return'),))
 """
 
 
-def _child(command: list[str], nproc: int | None) -> float:
+def _child(command: list[str]) -> float:
   env = dict(os.environ, PYTHONUNBUFFERED='1')
-  env.pop('PJRT_NPROC', None)
-  if nproc:
-    env['PJRT_NPROC'] = str(nproc)
   tic = time.perf_counter()
   result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
   wall = time.perf_counter() - tic
@@ -73,24 +69,28 @@ def _summaries(root: pathlib.Path) -> list[dict]:
           if 'env_steps_per_second' in p.read_text()]
 
 
-def runner_one(steps: int, tmp: pathlib.Path, nproc: int | None) -> dict:
-  workdir = tmp / f'one-{nproc}'
+def runner_one(steps: int, tmp: pathlib.Path, cores: int | None) -> dict:
+  """One seed through `research train`; `cores` overrides the config's cpu_cores."""
+  workdir = tmp / f'one-{cores}'
   wall = _child([sys.executable, '-m', 'research', 'train', '--config', str(CONFIG),
                  '--workdir', str(workdir), f'--config.total_steps={steps // 1000}',
-                 '--config.progress=none'], nproc)
+                 '--config.progress=none',
+                 *([] if cores is None else [f'--config.cpu_cores={cores}'])])
   (s,) = _summaries(workdir)
   return {'seeds': 1, 'wall': wall, 'compile': s['compile_seconds'],
           'per_seed': s['env_steps_per_second'], 'total': s['env_steps_per_second'],
           'returns': [s['final']['test']['return']]}
 
 
-def runner_sweep(steps: int, seeds: int, tmp: pathlib.Path, nproc: int | None,
+def runner_sweep(steps: int, seeds: int, tmp: pathlib.Path, cores: int | None,
                  vectorize: bool) -> dict:
-  name = f"{'vec' if vectorize else 'seq'}-{nproc}"
+  name = f"{'vec' if vectorize else 'seq'}-{cores}"
   spec = tmp / f'{name}.py'
-  spec.write_text(SWEEP.format(base=str(CONFIG), seeds=seeds, loop_steps=steps // 1000))
+  overrides = {'progress': 'none', **({} if cores is None else {'cpu_cores': cores})}
+  spec.write_text(SWEEP.format(base=str(CONFIG), seeds=seeds, loop_steps=steps // 1000,
+                               overrides=overrides))
   wall = _child([sys.executable, '-m', 'research', 'sweep', str(spec), '--workdir',
-                 str(tmp / name), *([] if vectorize else ['--no-vectorize'])], nproc)
+                 str(tmp / name), *([] if vectorize else ['--no-vectorize'])])
   runs = _summaries(tmp / name)
   assert len(runs) == seeds, f'{len(runs)} summaries for {seeds} seeds'
   rates = [s['env_steps_per_second'] for s in runs]
@@ -204,13 +204,13 @@ def main(argv=None) -> int:
 
   with tempfile.TemporaryDirectory(prefix='dqn_speed_') as tmp:
     tmp = pathlib.Path(tmp)
-    for nproc, label in ((None, ''), (1, ', PJRT_NPROC=1')):
-      add(f'runner 1 seed{label}', runner_one, args.steps, tmp, nproc)
+    for cores, label in ((None, ''), (0, ', both cores')):
+      add(f'runner 1 seed{label}', runner_one, args.steps, tmp, cores)
       add(f'runner {args.seeds} vmapped{label}', runner_sweep, args.steps, args.seeds, tmp,
-          nproc, True)
+          cores, True)
     if not args.no_sequential:
-      add(f'runner {args.seeds} sequential, PJRT_NPROC=1', runner_sweep, args.steps,
-          args.seeds, tmp, 1, False)
+      add(f'runner {args.seeds} sequential', runner_sweep, args.steps, args.seeds, tmp, None,
+          False)
   for threads in (int(t) for t in args.torch_threads.split(',') if t):
     add(f'torch {threads} thread{"s" if threads > 1 else ""}', torch_row, args.steps, threads)
   torch_best = max((r['per_seed'] for r in rows if r['path'].startswith('torch')), default=None)

@@ -15,12 +15,12 @@ runs beside it), each timed from process start to exit:
                     config sets them). env steps/s and compile seconds are the run's own
                     summary.json (`env_steps_per_second`: training only, evaluations and
                     checkpoints excluded), wall is process start -> summary.json written. The
-                    config runs on one core (`cpu_cores=1`, research/devices/host_cpus.py).
+                    config runs on one core (`cpu_threads=1`, research/devices/host_cpus.py).
   runner K vmapped  `research sweep` of the same config with K seeds: one vectorized group (one
                     vmapped program, research/run/agent.py `train_group`); per-seed env steps/s
                     from the members' summaries, total = K times it.
   runner K seq.     `research sweep --no-vectorize`: the K seeds as K runs, one after the other.
-  *, both cores     the same with `--config.cpu_cores=0`: XLA:CPU's thread pool on both cores,
+  *, both cores     the same with `--config.cpu_threads=0`: XLA:CPU's thread pool on both cores,
                     which hands the agent's chain of small kernels between its two threads.
   torch N threads   `DQN` below: PyTorch, gymnasium's CartPole-v1 in a synchronous vector env of
                     10 (autoreset in the same step, the final observation from `info`), the same
@@ -70,12 +70,12 @@ def _summaries(root: pathlib.Path) -> list[dict]:
 
 
 def runner_one(steps: int, tmp: pathlib.Path, cores: int | None) -> dict:
-  """One seed through `research train`; `cores` overrides the config's cpu_cores."""
+  """One seed through `research train`; `cores` overrides the config's cpu_threads."""
   workdir = tmp / f'one-{cores}'
   wall = _child([sys.executable, '-m', 'research', 'train', '--config', str(CONFIG),
                  '--workdir', str(workdir), f'--config.total_steps={steps // 1000}',
                  '--config.progress=none',
-                 *([] if cores is None else [f'--config.cpu_cores={cores}'])])
+                 *([] if cores is None else [f'--config.cpu_threads={cores}'])])
   (s,) = _summaries(workdir)
   return {'seeds': 1, 'wall': wall, 'compile': s['compile_seconds'],
           'per_seed': s['env_steps_per_second'], 'total': s['env_steps_per_second'],
@@ -86,7 +86,7 @@ def runner_sweep(steps: int, seeds: int, tmp: pathlib.Path, cores: int | None,
                  vectorize: bool) -> dict:
   name = f"{'vec' if vectorize else 'seq'}-{cores}"
   spec = tmp / f'{name}.py'
-  overrides = {'progress': 'none', **({} if cores is None else {'cpu_cores': cores})}
+  overrides = {'progress': 'none', **({} if cores is None else {'cpu_threads': cores})}
   spec.write_text(SWEEP.format(base=str(CONFIG), seeds=seeds, loop_steps=steps // 1000,
                                overrides=overrides))
   wall = _child([sys.executable, '-m', 'research', 'sweep', str(spec), '--workdir',

@@ -42,7 +42,7 @@ def get_config():
   config.eval_every = 50
   config.checkpoint_every = 50
   config.log_every = 10
-  # One core: the chunk's many small kernels run faster than when XLA:CPU hands them between two
-  # threads (37-39k against 35-36k environment steps/s idle; 26k against 15k at load ~2.7).
-  config.cpu_cores = 1
+  # One XLA:CPU thread: the chunk's many small kernels run faster than when handed between two
+  # (37-39k against 35-36k environment steps/s idle; 30k against 23k at load ~5).
+  config.cpu_threads = 1
   return config

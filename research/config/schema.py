@@ -98,10 +98,10 @@ TOP: dict[str, Any] = dict(
     keep_checkpoints=3,
     log_every=50,
     parallel='mesh',
-    # CPU cores the run's process uses (0: every core it may use). Fewer can be faster for
-    # programs of many tiny kernels, which XLA:CPU hands between its threads (research/devices/
-    # host_cpus.py); set before JAX starts, results unchanged.
-    cpu_cores=0,
+    # Threads XLA:CPU runs the kernels on (0: one per core). Fewer can be faster for programs
+    # of many tiny kernels, which it hands between its threads (research/devices/host_cpus.py);
+    # set before JAX starts, results unchanged.
+    cpu_threads=0,
     num_devices=Unset(int, 'every local device'),
     # Under parallel='mesh': the mesh's axis sizes (-1: the rest of the devices), the built-in
     # sharding rule set, and (regex over '/'-joined parameter paths, spec) rules before it.

@@ -1,21 +1,22 @@
-"""How a run uses the host's CPUs: `config.cpu_cores`, the cores its process runs on (0: all it
-may use).
+"""How many threads XLA:CPU runs a run's kernels on: `config.cpu_threads` (0: one per core the
+process may use, XLA's own choice).
 
-Why fewer cores can be faster: XLA:CPU runs a program's kernels on a pool of one thread per core.
-A program made of many tiny kernels inside a loop (a DQN chunk: environment steps, replay and
+Why fewer can be faster: XLA:CPU runs a program's kernels on a pool of one thread per core. A
+program made of many tiny kernels inside a loop (a DQN chunk: environment steps, replay and
 128-example updates) has them handed between the threads, and the hand-offs cost more than the
-second core gives: on the 2-core machine one CartPole seed trained 37-39k environment steps/s on
-one core against 35-36k on two with the machine otherwise idle, and 26k against 15k at load ~2.7,
-where other processes want the second core too. Large kernels (wide matmuls, convolutions over
-big batches) do use every core, so the default is all of them.
+second thread gives: on the 2-core machine one CartPole seed trained 37-39k environment steps/s
+with one thread against 35-36k with two with the machine otherwise idle, and 30k against 23k at
+load ~5, where other processes want the second core too. Large kernels (wide matmuls,
+convolutions over big batches) do use every thread, so the default is one per core.
 
-It must be decided before JAX creates its CPU client: the main thread is pinned to the first
-`cpu_cores` of the cores it may use (`os.sched_setaffinity`, the mechanism of `taskset`; the
-client's thread pool is sized by, and inherits, that affinity). The command line applies it
-before JAX starts. Where JAX's backend has started already (a notebook that ran JAX before
-calling `research.train_and_evaluate`), its threads exist and keep their cores: the setting is
-then not applied, and a warning says so. The thread count does not change results
-(tests/test_host_cpus.py).
+How: JAX sizes its CPU thread pools by the cores the process may run on (its CPU affinity) when
+it creates its CPU client. So the main thread is pinned to `cpu_threads` cores
+(`os.sched_setaffinity`), the client is created, and every thread is then given all of the
+process's cores back: the pools keep their size, and no thread is tied to a core (two pinned runs
+side by side would otherwise share one core while the other idles). Where JAX's backend has
+started already (a notebook that ran JAX before calling `research.train_and_evaluate`), its pools
+exist: the setting is then not applied, and a warning says so. The thread count does not change
+results (tests/test_host_cpus.py).
 """
 import logging
 import os
@@ -29,32 +30,36 @@ log = logging.getLogger('research')
 
 
 def apply(config: ml_collections.ConfigDict) -> None:
-  """Pins this process to `config.cpu_cores` cores, where set and JAX's backend has not
-  started."""
-  cores = config.cpu_cores
-  if not isinstance(cores, int) or isinstance(cores, bool) or cores < 0:
-    raise UserError(f'config.cpu_cores must be an int >= 0 (0: every core this process may '
-                    f'use), got {cores!r}')
-  if cores:
-    _pin(cores, _backend_started())
-
-
-def _pin(cores: int, started: bool) -> None:
+  """Sizes XLA:CPU's thread pools for `config.cpu_threads` cores, where set and JAX's backend
+  has not started (it starts the backend)."""
+  threads = config.cpu_threads
+  if not isinstance(threads, int) or isinstance(threads, bool) or threads < 0:
+    raise UserError(f'config.cpu_threads must be an int >= 0 (0: one per CPU core), got '
+                    f'{threads!r}')
+  if not threads:
+    return
   allowed = sorted(os.sched_getaffinity(0))
-  if cores > len(allowed):
-    raise UserError(f'config.cpu_cores={cores}, but this process may use {len(allowed)} '
-                    f'CPU core(s) ({", ".join(map(str, allowed))}): use 1-{len(allowed)}, '
-                    'or 0 for all of them')
-  if cores == len(allowed):
+  if threads > len(allowed):
+    raise UserError(f'config.cpu_threads={threads}, but this process may use {len(allowed)} '
+                    f'CPU core(s): use 1-{len(allowed)}, or 0 for one thread per core')
+  if threads == len(allowed):
     return
-  if started:
-    log.warning('config.cpu_cores=%d is not applied: JAX started its CPU threads before this run '
-                '(on %d cores); set it before JAX starts (research train does)',
-                cores, len(allowed))
+  if _backend_started():
+    log.warning('config.cpu_threads=%d is not applied: JAX started its CPU thread pools before '
+                'this run (%d threads); set it before JAX starts (research train does)',
+                threads, len(allowed))
     return
-  os.sched_setaffinity(0, allowed[:cores])
-  log.info('cpu_cores=%d: this process runs on CPU core(s) %s', cores,
-           ', '.join(map(str, allowed[:cores])))
+  os.sched_setaffinity(0, allowed[:threads])
+  try:
+    import jax  # pylint: disable=g-import-not-at-top
+    jax.devices()  # Creates the backends, whose pools are sized by the affinity now.
+  finally:
+    for thread in os.listdir('/proc/self/task'):
+      try:
+        os.sched_setaffinity(int(thread), allowed)
+      except OSError:  # A thread that ended meanwhile.
+        pass
+  log.info('cpu_threads=%d: XLA:CPU runs on %d thread(s)', threads, threads)
 
 
 def _backend_started() -> bool:

@@ -14,10 +14,10 @@ Evaluation: 100 greedy episodes on fresh seeds every 50k environment steps; the 
 is 100 more on seeds no evaluation used.
 Expected (measured, seed 0): validation return 291 at 50k steps, 490 at 200k, 500 +- 0 from 350k;
 test return 500 +- 0 (100 episodes). 5 seeds: 496.3 +- 8.4, all >= 475 (experiments/results/dqn/).
-Runtime (benchmarks/dqn_speed.py, 2 CPU cores, checkpoints, evaluations and metrics on): 41 s
-wall at load average ~3 (6.3 s compile, 23,000 environment steps/s); with `PJRT_NPROC=1` (one
-XLA:CPU thread: the chunk's small kernels are not handed between threads) 28 s (4.0 s compile,
-34,400/s); 63-80 s at load 6-9 (15,000-18,500/s).
+Runtime (benchmarks/dqn_speed.py, 2 CPU cores, checkpoints, evaluations and metrics on): 19.4 s
+wall on an idle machine (40,000 environment steps/s on one XLA:CPU thread, `cpu_threads` below;
+0.9 s compile with the compilation cache warm), 20.8 s with a thread per core (36,000/s); 5 seeds
+as one vmapped group (experiments/dqn.py) 78 s; 63-80 s for one seed at load 6-9.
 """
 from research import config as config_lib
 
@@ -43,6 +43,6 @@ def get_config():
   config.checkpoint_every = 50
   config.log_every = 10
   # One XLA:CPU thread: the chunk's many small kernels run faster than when handed between two
-  # (37-39k against 35-36k environment steps/s idle; 30k against 23k at load ~5).
+  # (40k against 36k environment steps/s idle; 30k against 23k at load ~5).
   config.cpu_threads = 1
   return config

@@ -103,9 +103,10 @@ def test_group_equals_separate_runs(request, separate, members):
     assert summary['vectorized'] == len(members) and summary['steps'] == 30
     assert summary['devices']['count'] == 1
     assert set(summary) == set(expected) | {'vectorized', 'vectorized_group'}
-    # Counted on a member's step as a run counts its own; HYPER's smoothing and L2 add a little.
+    # Counted on a member's step; a resident run counts its dispatched loop of steps, whose own
+    # counter adds a few hundred FLOPs (1e-3). HYPER's smoothing and L2 add a little more.
     assert summary['flops_per_step'] == pytest.approx(
-        expected['flops_per_step'], rel=0 if members is SEEDS else 0.05)
+        expected['flops_per_step'], rel=1e-3 if members is SEEDS else 0.05)
     _assert_close(expected['final'], summary['final'], tolerance)
     _assert_close_rows(_rows(alone), _rows(workdir), tolerance)
     # The member's workdir holds a single-run checkpoint: load_run reads it like any run's.

@@ -202,8 +202,8 @@ class _Group:
     return self._train(state, batch, self._hyper_on_device, active)
 
   def flops_per_step(self, state: train_state.TrainState) -> float | None:
-    """XLA's FLOPs of one member's step, counted as a separate run counts its own (cheaper to
-    lower than the whole group's program, and the same number in both summaries)."""
+    """XLA's FLOPs of one member's step (cheaper to lower than the whole group's program; a
+    separate resident run counts its dispatched loop, a few hundred FLOPs more)."""
     return self._run_steps.flops_per_step(member(jax.device_get(state), 0), self._first_batch,
                                           stacked=False if self.is_resident else None)
 

@@ -177,7 +177,7 @@ class SingleRun:
     """On resident data, XLA's count for the dispatched program, whose loop of steps it counts
     once: one step's FLOPs, from the program already lowered (a fresh lowering of the step for
     the count took 0.2-0.7 s of every run)."""
-    if self.steps.is_resident and jax.process_count() == 1:
+    if self.steps.is_resident:  # One process: resident.use_device says so.
       lowered = self._run.lower(state, self._examples, *self._dispatch_args)
       return flops.lowered_flops(lowered)
     return self.steps.flops_per_step(state, self._first_batch)

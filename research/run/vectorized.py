@@ -7,9 +7,9 @@ Every member keeps what a separate `research train` run would have: its own init
 dropout keys (from its seed), its own data order (a grain iterator seeded like a separate run's,
 batches stacked on a member axis; on resident data, placement 'auto' or 'device' as for a
 single run, one copy of the split on the device that each member gathers its seed's batches
-from: data/resident.py), its own learning rate and
-weight decay (the optimizer is rebuilt inside the vmapped step from the member's values, so
-schedules, clipping and L2 are the same code as a separate run's) and its label smoothing. The pure
+from: data/resident.py), its own learning rate and weight decay (the optimizer is rebuilt inside
+the vmapped step from the member's values, so schedules, clipping and L2 are the same code as a
+separate run's) and its label smoothing. The pure
 `steps.train_step` and `steps.eval_step` are vmapped over the stacked train state; evaluation
 runs all members on the same eval batches. Results equal K separate runs up to float rounding:
 XLA compiles the batched program differently (fused, reordered reductions), so they agree to

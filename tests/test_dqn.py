@@ -174,6 +174,7 @@ def test_bad_input_on_the_command_line_is_one_line_and_touches_nothing(whole, tm
     ({'task': 'regression'}, "supervised settings task='regression'"),
     ({'loss': 'cross_entropy'}, 'not a TD loss'),
     ({'dqn.train_every': 5}, 'use train_every >= 10'),
+    ({'dqn.group_devices': 0}, 'group_devices must be an int >= 1'),
 ])
 def test_bad_agent_settings_are_refused(overrides, message):
   with pytest.raises(UserError, match=None) as error:
@@ -225,3 +226,36 @@ def test_seeds_train_as_one_vmapped_group(tmp_path):
     assert saved['env_steps'].shape == (1,)  # A single run's layout: one member.
   with pytest.raises(UserError, match='differ in more than the seed'):
     agent.train_group([configs[0], _config(**{'dqn.gamma': 0.9})], dirs, str(tmp_path / 'g2'))
+
+
+def _group(root, devices: int, total_steps: int, seeds=range(5)):
+  """A vectorized group of tiny agents over `devices` devices: its member workdirs, summaries."""
+  configs = []
+  for seed in seeds:
+    config = _config(seed=seed, total_steps=total_steps, eval_every=2, checkpoint_every=2,
+                     **{'dqn.rollout_length': 20, 'dqn.learning_starts': 200,
+                        'env.eval_episodes': 4, 'dqn.group_devices': devices})
+    config.progress = 'none'
+    configs.append(config)
+  dirs = [root / f'seed{s}' for s in seeds]
+  return dirs, agent.train_group(configs, [str(d) for d in dirs], str(root / 'group'))
+
+
+def test_a_group_spread_over_devices_equals_one_device_and_resumes_on_another_count(tmp_path):
+  """5 seeds over 2 devices (shares of 3 and 2, each its own program, run at once) give every
+  member the results of the one-device group bit for bit, and a group checkpoint written by the
+  spread group resumes on one device. The test process has 8 CPU devices (conftest)."""
+  assert [(d.id, (s.start, s.stop)) for d, s in agent.member_shares(5, jax.devices()[:2])] == [
+      (0, (0, 3)), (1, (3, 5))]
+  assert len(agent.member_shares(3, jax.devices())) == 1  # At least 2 members per device.
+  one_dirs, one = _group(tmp_path / 'one', devices=1, total_steps=4)
+  spread_dirs, spread = _group(tmp_path / 'spread', devices=2, total_steps=2)
+  assert [s['group_devices'] for s in spread] == [2] * 5 and one[0]['group_devices'] == 1
+  spread_dirs, spread = _group(tmp_path / 'spread', devices=1, total_steps=4)  # Resumes at 2.
+  for a, b, sa, sb in zip(one_dirs, spread_dirs, one, spread):
+    assert sb['resumed_from_step'] == 2 and sa['final'] == sb['final']
+    for x, y in zip(_state(a, 4), _state(b, 4), strict=True):
+      np.testing.assert_array_equal(x, y)
+    rows = lambda w: [r for r in _rows(w) if r['split'] != 'test']
+    assert rows(a) == rows(b)
+  assert one[0]['final'] != one[4]['final']  # The members are their own seeds.

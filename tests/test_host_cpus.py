@@ -85,3 +85,25 @@ def test_bad_values_are_usage_errors_that_write_nothing(tmp_path, value, needle)
                    '--workdir', str(workdir))
   assert_usage_error(result, needle)
   assert not workdir.exists()
+
+
+DEVICES = """
+import sys
+from research.devices import host_cpus
+host_cpus.cpu_devices(int(sys.argv[1]))
+import jax
+print(len(jax.devices('cpu')))
+"""
+
+
+def test_cpu_devices_gives_a_fresh_process_one_device_per_core_at_most():
+  """A vectorized agent group's devices (`dqn.group_devices`, research/run/agent.py): the count
+  asked for, capped by the cores the process may use; XLA_FLAGS asks for 8, and is overridden."""
+  cores = len(os.sched_getaffinity(0))
+  env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=8')
+  counts = {ask: int(subprocess.run([sys.executable, '-c', DEVICES, str(ask)], env=env, cwd=ROOT,
+                                    capture_output=True, text=True, check=True).stdout)
+            for ask in (2, 64)}
+  assert counts == {2: min(2, cores), 64: cores}
+  with pytest.raises(host_cpus.UserError, match='CPU devices must be an int >= 1'):
+    host_cpus.cpu_devices(0)

@@ -152,7 +152,11 @@ RL: dict[str, Any] = dict(
     dqn=dict(rollout_length=100, replay_size=10_000, learning_starts=10_000, train_every=10,
              target_update_every=500, tau=1.0,  # 1.0: copy the online network; < 1: Polyak.
              gamma=0.99, double=False, huber_delta=1.0, epsilon_start=1.0, epsilon_end=0.05,
-             epsilon_decay_steps=250_000),
+             epsilon_decay_steps=250_000,
+             # A vectorized group's devices (research/run/agent.py): its seeds spread over this
+             # many, each running its share (>= 2 seeds) at once; on a CPU host, that many
+             # XLA:CPU devices, so that many cores. Results unchanged.
+             group_devices=1),
 )
 
 CHOICES = {

@@ -1,5 +1,7 @@
-"""How many threads XLA:CPU runs a run's kernels on: `config.cpu_threads` (0: one per core the
-process may use, XLA's own choice).
+"""How a process uses the host's CPU cores: the threads XLA:CPU runs a run's kernels on
+(`config.cpu_threads`; 0: one per core the process may use, XLA's own choice), and how many
+XLA:CPU devices it has (`cpu_devices`: a vectorized group of agents runs a share of its seeds on
+each, research/run/agent.py).
 
 Why fewer can be faster: XLA:CPU runs a program's kernels on a pool of one thread per core. A
 program made of many tiny kernels inside a loop (a DQN chunk: environment steps, replay and
@@ -60,6 +62,19 @@ def apply(config: ml_collections.ConfigDict) -> None:
       except OSError:  # A thread that ended meanwhile.
         pass
   log.info('cpu_threads=%d: XLA:CPU runs on %d thread(s)', threads, threads)
+
+
+def cpu_devices(count: int) -> None:
+  """Gives this process `count` XLA:CPU devices, at most one per core it may use, where JAX's
+  backend has not started (XLA_FLAGS' --xla_force_host_platform_device_count decides otherwise);
+  a backend already started keeps its devices, and a group then spreads over those it finds."""
+  if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+    raise UserError(f'a count of CPU devices must be an int >= 1, got {count!r}')
+  count = min(count, len(os.sched_getaffinity(0)))
+  if count == 1 or _backend_started():
+    return
+  import jax  # pylint: disable=g-import-not-at-top
+  jax.config.update('jax_num_cpu_devices', count)
 
 
 def _backend_started() -> bool:

@@ -14,6 +14,12 @@ during training used. Validation rows are the evaluations during training.
 Members: the state has a leading member axis (K = 1 for `research train`), and the chunk and the
 evaluation are `jax.vmap`ped over it, so a sweep trains K seeds in one program
 (`train_group`; each member's workdir gets the normal files and a final checkpoint of its own).
+A group spreads its members over `dqn.group_devices` devices (`member_shares`): each device runs
+its share as the one-device group's program, all at once, so the group uses that many cores (or
+accelerators). Not one SPMD program over the devices: XLA:CPU compiles a partitioned module's Adam
+update differently (parameters one ulp apart after the first update, other returns later);
+separate programs keep every member's results bit-identical whatever the device count, and a
+checkpoint resumes on any count.
 """
 import contextlib
 import functools
@@ -38,8 +44,24 @@ _EVAL_STREAM = 0x5EED
 _SPLITS = {'validation': 1, 'test': 2}
 
 
+def member_shares(members: int, devices: list) -> list[tuple[jax.Device, slice]]:
+  """The member axis as contiguous ranges over at most `len(devices)` devices, the first ranges
+  the larger, at least two members each: XLA compiles a vmap over one member with other last bits
+  than a vmap over several, so a share of one would change that member's results."""
+  count = max(1, min(len(devices), members // 2))
+  sizes = [members // count + (i < members % count) for i in range(count)]
+  starts = np.cumsum([0] + sizes)
+  return [(devices[i], slice(int(starts[i]), int(starts[i + 1]))) for i in range(count)]
+
+
+def _stacked(trees: list):
+  """Per-share host pytrees as one, along the member axis."""
+  return jax.tree.map(lambda *xs: np.concatenate(xs), *trees)
+
+
 class Agent:
-  """The loop's program for K agents of one config that differ only in seed."""
+  """The loop's program for K agents of one config that differ only in seed. Its placed state is
+  a tuple of per-share states, each on its own device (one share unless the group spreads)."""
 
   final_splits = ('validation', 'test')  # An agent has no training split to evaluate.
   steps_per_dispatch = 1  # A step is already one compiled chunk.
@@ -56,6 +78,14 @@ class Agent:
     self._chunk_kept = jax.jit(chunk)  # When some members stopped early: their old state stays.
     self._evaluate = jax.jit(jax.vmap(functools.partial(
         dqn.evaluate, p.env, p.model.apply, episodes=self.config.env.eval_episodes)))
+    home = self.devices.devices[0]
+    wanted = self.config.dqn.group_devices
+    self.shares = member_shares(self.members, [home] + [
+        d for d in jax.local_devices(backend=home.platform) if d != home][:wanted - 1])
+    if self.members > 1 and len(self.shares) < wanted:
+      log.info('dqn.group_devices=%d: %d members spread over %d device(s) (%d local, at least '
+               '2 members each)', wanted, self.members, len(self.shares),
+               len(jax.local_devices(backend=home.platform)))
 
   def _init_one(self, key: jax.Array) -> dqn.AgentState:
     init_key, agent_key = jax.random.split(key)
@@ -69,7 +99,7 @@ class Agent:
   def restore(self, ckpt: checkpoint.Checkpointer, state: dqn.AgentState,
               step: int | None = None):
     """(step, state) from the newest good checkpoint, or from `step` when given."""
-    target = self._saved(state)
+    target = jax.device_get(flax.serialization.to_state_dict(state))
     if step is None:
       step, saved = ckpt.restore_newest_good(target)
     else:
@@ -77,10 +107,21 @@ class Agent:
     restored = jax.tree.map(lambda t, x: jnp.asarray(x, t.dtype), target, saved)
     return step, flax.serialization.from_state_dict(state, restored)
 
-  def place(self, state: dqn.AgentState) -> dqn.AgentState:
-    return jax.device_put(state, self.devices.devices[0])
+  def place(self, state: dqn.AgentState) -> tuple[dqn.AgentState, ...]:
+    if len(self.shares) == 1:
+      return (jax.device_put(state, self.shares[0][0]),)
+    host = jax.device_get(state)
+    return tuple(jax.device_put(jax.tree.map(lambda x, s=share: x[s], host), device)
+                 for device, share in self.shares)
 
-  def train(self, state: dqn.AgentState, active: np.ndarray):
+  def train(self, state: tuple, active: np.ndarray):
+    # Dispatches are asynchronous: every device is busy before any result is awaited. (The
+    # first call compiles one program per device, one after the other: XLA:CPU's compiler uses
+    # every core already, so compiling them in parallel threads measured no faster.)
+    outs = [self._train_share(s, active[share]) for s, (_, share) in zip(state, self.shares)]
+    return tuple(new for new, _ in outs), tuple(sums for _, sums in outs)
+
+  def _train_share(self, state: dqn.AgentState, active: np.ndarray):
     if active.all():
       return self._chunk(state)
     new, sums = self._chunk_kept(state)
@@ -93,19 +134,21 @@ class Agent:
     return None  # Acting, replay and updates: XLA's count would mostly be the environments'.
 
   def window_to_host(self, window: list) -> list:
-    return jax.device_get(window)
+    return [_stacked(list(sums)) for sums in jax.device_get(window)]
 
   def member_sums(self, host_sums: dict, k: int) -> dict:
     return vectorized.member(host_sums, k)
 
-  def evaluate(self, state: dqn.AgentState, split: str) -> list[dict]:
+  def evaluate(self, state: tuple, split: str) -> list[dict]:
     """Each member's greedy policy over `env.eval_episodes` fresh episodes: mean and std of the
     return, mean length. The episodes depend on the seed, the split and the step count."""
-    env_steps = np.asarray(jax.device_get(state.env_steps))
-    keys = jnp.stack([jax.random.fold_in(jax.random.fold_in(jax.random.fold_in(
+    env_steps = np.concatenate(jax.device_get([s.env_steps for s in state]))
+    keys = np.asarray(jnp.stack([jax.random.fold_in(jax.random.fold_in(jax.random.fold_in(
         jax.random.PRNGKey(seed), _EVAL_STREAM), _SPLITS[split]), int(n))
-        for seed, n in zip(self.seeds, env_steps)])
-    returns, lengths = jax.device_get(self._evaluate(state.params, keys))
+        for seed, n in zip(self.seeds, env_steps)]))
+    outs = [self._evaluate(s.params, jax.device_put(keys[share], device))
+            for s, (device, share) in zip(state, self.shares)]
+    returns, lengths = _stacked(jax.device_get(outs))
     return [{'return': float(np.mean(r, dtype=np.float64)),
              'return_std': float(np.std(r, dtype=np.float64)),
              'length': float(np.mean(n, dtype=np.float64)), 'episodes': int(r.size),
@@ -114,13 +157,14 @@ class Agent:
   def exact_match(self, state, split: str) -> list[None]:
     return [None] * self.members
 
-  def _saved(self, state: dqn.AgentState) -> dict:
-    return jax.device_get(flax.serialization.to_state_dict(state))
+  def _saved(self, state: tuple) -> dict:
+    """The placed state's shares as one host state dict (the checkpoint's layout)."""
+    return flax.serialization.to_state_dict(_stacked(jax.device_get(list(state))))
 
-  def save(self, ckpt: checkpoint.Checkpointer, step: int, state: dqn.AgentState) -> None:
+  def save(self, ckpt: checkpoint.Checkpointer, step: int, state: tuple) -> None:
     ckpt.save(step, self._saved(state))
 
-  def finish(self, state: dqn.AgentState, steps_per_member: list[int]) -> None:
+  def finish(self, state: tuple, steps_per_member: list[int]) -> None:
     """A group's members each get their final agent (a member axis of 1, as a single run's) in
     their own workdir; a single run's last checkpoint is its own already."""
     if self.run_dirs is None:
@@ -142,6 +186,7 @@ class Agent:
               if rate else None}
     if self.run_dirs is not None:
       extras['vectorized'] = self.members
+      extras['group_devices'] = len(self.shares)
     return extras
 
 
@@ -182,7 +227,8 @@ def train_group(configs: list[ml_collections.ConfigDict], workdirs: list[str],
       agent = Agent(members, [d.path for d in run_dirs])
       loop_members = [loop.Member(d, m.config, None, f'{d.path} (vectorized member {k}): ')
                       for k, (d, m) in enumerate(zip(run_dirs, members))]
-      log.info('training %d agents (seeds %s) as one vmapped program', len(seeds), seeds)
+      log.info('training %d agents (seeds %s) as one vmapped program%s', len(seeds), seeds,
+               f' on each of {len(agent.shares)} devices' if len(agent.shares) > 1 else '')
       with checkpoint.Checkpointer(group.path, keep=agent.config.keep_checkpoints) as ckpt:
         resuming = ckpt.latest_step() is not None
         grouping.check_group_file(group, run_dirs, resuming)
@@ -203,4 +249,4 @@ def evaluate_workdir(workdir: str, config: ml_collections.ConfigDict, split: str
       raise UserError(f"step {step} is not kept in {workdir!r}; kept steps: "
                       f"{', '.join(map(str, ckpt.all_steps()))}")
     step, state = program.restore(ckpt, state, step)
-  return {'step': step, 'split': split, **program.evaluate(state, split)[0]}
+  return {'step': step, 'split': split, **program.evaluate(program.place(state), split)[0]}

@@ -117,6 +117,9 @@ def _check_settings(config: ml_collections.ConfigDict) -> None:
          f"got {q.tau}")
   _check(0.0 <= q.gamma <= 1.0, f"config.dqn.gamma must be in [0, 1], got {q.gamma}")
   _check(q.huber_delta > 0, f"config.dqn.huber_delta must be > 0, got {q.huber_delta}")
+  _check(isinstance(q.group_devices, int) and not isinstance(q.group_devices, bool)
+         and q.group_devices >= 1, "config.dqn.group_devices must be an int >= 1 (devices a "
+         f"vectorized group spreads its seeds over), got {q.group_devices!r}")
   _check(config.loss in LOSSES, f"config.loss={config.loss!r} is not a TD loss; an agent "
          f"allows {', '.join(LOSSES)}")
   _check(config.total_steps is not None, "an agent's length is config.total_steps (loop steps "

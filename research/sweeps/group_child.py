@@ -20,7 +20,7 @@ from research.sweeps import grid
 
 def train_group(sweep_dir: str, group_dir: str, names: Sequence[str]) -> list[dict]:
   from research import config as config_lib  # pylint: disable=g-import-not-at-top
-  from research.run import agent, vectorized  # pylint: disable=g-import-not-at-top
+  from research.run import agent, agent_parts, vectorized  # pylint: disable=g-import-not-at-top
   _, runs = grid.read_record(sweep_dir)
   by_name = {r.name: r for r in runs}
   unknown = [n for n in names if n not in by_name]
@@ -28,9 +28,13 @@ def train_group(sweep_dir: str, group_dir: str, names: Sequence[str]) -> list[di
     raise UserError(f"runs {', '.join(unknown)} are not in {sweep_dir}/{grid.SWEEP_FILE}")
   selected = [by_name[n] for n in names]
   configs = grid.build_configs(selected)
-  host_cpus.apply(configs[selected[0].name])  # As `research train` does (the members agree).
-  train = agent.train_group if config_lib.is_agent(configs[selected[0].name]) else (
-      vectorized.train_vectorized)
+  first = configs[selected[0].name]  # The members agree on everything but the seed.
+  is_agent = config_lib.is_agent(first)
+  if is_agent:
+    agent_parts.check(first)  # Before its settings are used, and before anything is written.
+    host_cpus.cpu_devices(first.dqn.group_devices)
+  host_cpus.apply(first)  # As `research train` does.
+  train = agent.train_group if is_agent else vectorized.train_vectorized
   return train(
       [configs[r.name] for r in selected],
       [str(pathlib.Path(sweep_dir) / r.name) for r in selected], group_dir)

@@ -45,4 +45,7 @@ def get_config():
   # One XLA:CPU thread: the chunk's many small kernels run faster than when handed between two
   # (40k against 36k environment steps/s idle; 30k against 23k at load ~5).
   config.cpu_threads = 1
+  # A vectorized group of seeds (`research sweep`) runs a share of them on each core, as separate
+  # programs with bit-identical results (5 seeds x 500k: 48.6 s against 71.7 s on one device).
+  config.dqn.group_devices = 2
   return config

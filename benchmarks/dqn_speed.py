@@ -7,7 +7,8 @@ about speed):
       [--torch-threads 1,2] [--json PATH]
 
 Every row is its own child process, started one after the other (nothing else of this script
-runs beside it), each timed from process start to exit:
+runs beside it), each timed from process start to exit, each with a compilation cache of its own
+that starts empty (so `compile s` and `wall s` include compiling, as a first run's do):
   runner 1 seed     `research train --config configs/dqn_cartpole.py` (gymnax CartPole-v1, 10
                     environments, replay 10k, batch 128, Adam 2.5e-4, an update every 10
                     environment steps after 10k, target copied every 500, ε 1 -> 0.05 over 250k,
@@ -17,8 +18,13 @@ runs beside it), each timed from process start to exit:
                     checkpoints excluded), wall is process start -> summary.json written. The
                     config runs on one core (`cpu_threads=1`, research/devices/host_cpus.py).
   runner K vmapped  `research sweep` of the same config with K seeds: one vectorized group (one
-                    vmapped program, research/run/agent.py `train_group`); per-seed env steps/s
-                    from the members' summaries, total = K times it.
+                    vmapped program, research/run/agent.py `train_group`), its seeds spread
+                    over the config's `dqn.group_devices=2` XLA:CPU devices (3 + 2 seeds, each
+                    share on a core of its own); per-seed env steps/s from the members'
+                    summaries, total = K times it.
+  ..., cache warm   the same sweep again in a fresh workdir, its compiled programs loaded from
+                    the cache the row above filled (what every later run of the config does).
+  ..., one device   `dqn.group_devices=1`: the K seeds as one program on one device.
   runner K seq.     `research sweep --no-vectorize`: the K seeds as K runs, one after the other.
   *, both cores     the same with `--config.cpu_threads=0`: XLA:CPU's thread pool on both cores,
                     which hands the agent's chain of small kernels between its two threads.
@@ -54,8 +60,8 @@ def get_sweep():
 """
 
 
-def _child(command: list[str]) -> float:
-  env = dict(os.environ, PYTHONUNBUFFERED='1')
+def _child(command: list[str], cache: pathlib.Path) -> float:
+  env = dict(os.environ, PYTHONUNBUFFERED='1', JAX_COMPILATION_CACHE_DIR=str(cache))
   tic = time.perf_counter()
   result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
   wall = time.perf_counter() - tic
@@ -64,34 +70,41 @@ def _child(command: list[str]) -> float:
   return wall
 
 
+def _name(kind: str, overrides: dict) -> str:
+  return '-'.join([kind, *(f"{k.replace('.', '_')}_{v}" for k, v in overrides.items())])
+
+
 def _summaries(root: pathlib.Path) -> list[dict]:
   return [json.loads(p.read_text()) for p in sorted(root.rglob('summary.json'))
           if 'env_steps_per_second' in p.read_text()]
 
 
-def runner_one(steps: int, tmp: pathlib.Path, cores: int | None) -> dict:
-  """One seed through `research train`; `cores` overrides the config's cpu_threads."""
-  workdir = tmp / f'one-{cores}'
+def runner_one(steps: int, tmp: pathlib.Path, overrides: dict) -> dict:
+  """One seed through `research train`, with the config's settings but `overrides`."""
+  name = _name('one', overrides)
+  workdir = tmp / name
   wall = _child([sys.executable, '-m', 'research', 'train', '--config', str(CONFIG),
                  '--workdir', str(workdir), f'--config.total_steps={steps // 1000}',
-                 '--config.progress=none',
-                 *([] if cores is None else [f'--config.cpu_threads={cores}'])])
+                 '--config.progress=none', *[f'--config.{k}={v}' for k, v in overrides.items()]],
+                tmp / f'cache-{name}')
   (s,) = _summaries(workdir)
   return {'seeds': 1, 'wall': wall, 'compile': s['compile_seconds'],
           'per_seed': s['env_steps_per_second'], 'total': s['env_steps_per_second'],
           'returns': [s['final']['test']['return']]}
 
 
-def runner_sweep(steps: int, seeds: int, tmp: pathlib.Path, cores: int | None,
-                 vectorize: bool) -> dict:
-  name = f"{'vec' if vectorize else 'seq'}-{cores}"
+def runner_sweep(steps: int, seeds: int, tmp: pathlib.Path, overrides: dict,
+                 vectorize: bool, rerun: bool = False) -> dict:
+  """K seeds through `research sweep`; `rerun`: the same sweep again in a fresh workdir, with
+  the compilation cache its first run filled."""
+  name = _name('vec' if vectorize else 'seq', overrides)
   spec = tmp / f'{name}.py'
-  overrides = {'progress': 'none', **({} if cores is None else {'cpu_threads': cores})}
   spec.write_text(SWEEP.format(base=str(CONFIG), seeds=seeds, loop_steps=steps // 1000,
-                               overrides=overrides))
+                               overrides={'progress': 'none', **overrides}))
+  workdir = tmp / (name + ('-rerun' if rerun else ''))
   wall = _child([sys.executable, '-m', 'research', 'sweep', str(spec), '--workdir',
-                 str(tmp / name), *([] if vectorize else ['--no-vectorize'])])
-  runs = _summaries(tmp / name)
+                 str(workdir), *([] if vectorize else ['--no-vectorize'])], tmp / f'cache-{name}')
+  runs = _summaries(workdir)
   assert len(runs) == seeds, f'{len(runs)} summaries for {seeds} seeds'
   rates = [s['env_steps_per_second'] for s in runs]
   return {'seeds': seeds, 'wall': wall, 'compile': max(s['compile_seconds'] for s in runs),
@@ -204,13 +217,17 @@ def main(argv=None) -> int:
 
   with tempfile.TemporaryDirectory(prefix='dqn_speed_') as tmp:
     tmp = pathlib.Path(tmp)
-    for cores, label in ((None, ''), (0, ', both cores')):
-      add(f'runner 1 seed{label}', runner_one, args.steps, tmp, cores)
-      add(f'runner {args.seeds} vmapped{label}', runner_sweep, args.steps, args.seeds, tmp,
-          cores, True)
+    k = args.seeds
+    add('runner 1 seed', runner_one, args.steps, tmp, {})
+    add(f'runner {k} vmapped', runner_sweep, args.steps, k, tmp, {}, True)
+    add(f'runner {k} vmapped, cache warm', runner_sweep, args.steps, k, tmp, {}, True, True)
+    add(f'runner {k} vmapped, one device', runner_sweep, args.steps, k, tmp,
+        {'dqn.group_devices': 1}, True)
+    add('runner 1 seed, both cores', runner_one, args.steps, tmp, {'cpu_threads': 0})
+    add(f'runner {k} vmapped, both cores', runner_sweep, args.steps, k, tmp, {'cpu_threads': 0},
+        True)
     if not args.no_sequential:
-      add(f'runner {args.seeds} sequential', runner_sweep, args.steps, args.seeds, tmp, None,
-          False)
+      add(f'runner {k} sequential', runner_sweep, args.steps, k, tmp, {}, False)
   for threads in (int(t) for t in args.torch_threads.split(',') if t):
     add(f'torch {threads} thread{"s" if threads > 1 else ""}', torch_row, args.steps, threads)
   torch_best = max((r['per_seed'] for r in rows if r['path'].startswith('torch')), default=None)

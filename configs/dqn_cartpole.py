@@ -16,8 +16,10 @@ Expected (measured, seed 0): validation return 291 at 50k steps, 490 at 200k, 50
 test return 500 +- 0 (100 episodes). 5 seeds: 496.3 +- 8.4, all >= 475 (experiments/results/dqn/).
 Runtime (benchmarks/dqn_speed.py, 2 CPU cores, checkpoints, evaluations and metrics on): 19.4 s
 wall on an idle machine (40,000 environment steps/s on one XLA:CPU thread, `cpu_threads` below;
-0.9 s compile with the compilation cache warm), 20.8 s with a thread per core (36,000/s); 5 seeds
-as one vmapped group (experiments/dqn.py) 78 s; 63-80 s for one seed at load 6-9.
+0.9 s compile with the compilation cache warm; 24.8 s from an empty cache), 20.8 s with a thread
+per core (36,000/s); 5 seeds as one vmapped group (`research sweep`, experiments/dqn.py) spread
+over both cores (`dqn.group_devices` below) 53 s (59 s from an empty cache; 79 s on one device);
+63-80 s for one seed at load 6-9.
 """
 from research import config as config_lib
 
@@ -46,6 +48,6 @@ def get_config():
   # (40k against 36k environment steps/s idle; 30k against 23k at load ~5).
   config.cpu_threads = 1
   # A vectorized group of seeds (`research sweep`) runs a share of them on each core, as separate
-  # programs with bit-identical results (5 seeds x 500k: 48.6 s against 71.7 s on one device).
+  # programs with bit-identical results (5 seeds x 500k: 53 s against 79 s on one device, idle).
   config.dqn.group_devices = 2
   return config

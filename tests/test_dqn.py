@@ -6,11 +6,8 @@ group. Runs are tiny (6 loop steps of 200 environment steps); learning itself is
 experiments/results/dqn/.
 """
 import json
-import os
 import signal
 import subprocess
-import sys
-import time
 
 import jax
 import jax.numpy as jnp
@@ -19,7 +16,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from conftest import ROOT, run_cli
+from conftest import run_cli
 from research import config as config_lib
 from research.core import dqn, envs, replay
 from research.errors import UserError
@@ -32,7 +29,6 @@ ARGS = ['--config', 'configs/dqn_cartpole.py', f'--config.total_steps={STEPS}',
         '--config.dqn.epsilon_decay_steps=600', '--config.dqn.target_update_every=100',
         '--config.env.eval_episodes=8', '--config.checkpoint_every=1', '--config.eval_every=3',
         '--config.log_every=1', '--config.keep_checkpoints=10']
-ENV = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=1')
 
 
 def _config(**overrides) -> ml_collections.ConfigDict:
@@ -44,12 +40,6 @@ def _config(**overrides) -> ml_collections.ConfigDict:
       target = target[group]
     target[name] = value
   return config
-
-
-def _start(workdir):
-  return subprocess.Popen([sys.executable, '-m', 'research', 'train', *ARGS, '--workdir',
-                           str(workdir)], cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.PIPE, text=True)
 
 
 def _rows(workdir):
@@ -102,18 +92,15 @@ def test_a_run_writes_the_contract(whole):
 
 
 def _interrupted(workdir, sig, after_step):
-  """Starts the run and sends `sig` once checkpoint `after_step` is committed; a run that
-  finished first (a loaded machine) is retried in a fresh directory."""
+  """Runs the training (forked by run_cli) and sends `sig` once checkpoint `after_step` is
+  committed (polled every 5 ms); a run that finished first (a loaded machine) is retried in a
+  fresh directory."""
   for _ in range(3):
-    proc = _start(workdir)
     marker = workdir / 'checkpoints' / str(after_step) / 'commit_success.txt'
-    deadline = time.time() + 300
-    while proc.poll() is None and not marker.exists() and time.time() < deadline:
-      time.sleep(0.002)
-    proc.send_signal(sig)
-    _, stderr = proc.communicate(timeout=120)
-    if proc.returncode != 0:
-      return proc.returncode, stderr
+    result = run_cli('train', *ARGS, '--workdir', str(workdir), timeout=420, kill_when=marker,
+                     kill_signal=sig)
+    if result.returncode != 0:
+      return result.returncode, result.stderr
     subprocess.run(['rm', '-rf', str(workdir)], check=True)
   pytest.fail('the run finished three times before the signal landed')
 

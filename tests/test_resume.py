@@ -127,16 +127,14 @@ def test_one_run_per_workdir_and_stale_locks_are_taken_over(tmp_path):
   workdir = tmp_path / 'w'
   first = _train(workdir, ENV)
   _wait_for_checkpoint(workdir, first, 25)
-  second = _train(workdir, ENV)
-  _, stderr = second.communicate(timeout=120)
-  assert second.returncode == 2 and f'is in use by process {first.pid}' in stderr
+  second = _run(workdir)  # Forked (tests/forkserver.py), while the first still runs.
+  assert second.returncode == 2 and f'is in use by process {first.pid}' in second.stderr
   first.send_signal(signal.SIGKILL)
   first.wait()
   assert (workdir / '.lock').exists()  # Left behind by the killed run.
-  third = _train(workdir, ENV)
-  _, stderr = third.communicate(timeout=600)
-  assert third.returncode == 0, stderr[-2000:]
-  assert 'taking over' in stderr and not (workdir / '.lock').exists()
+  third = _run(workdir)
+  assert third.returncode == 0, third.stderr[-2000:]
+  assert 'taking over' in third.stderr and not (workdir / '.lock').exists()
 
 
 def test_a_damaged_newest_checkpoint_is_set_aside_and_the_run_resumes(tmp_path):
@@ -184,13 +182,15 @@ def _with_file_size_limit(limit, command):
 
 
 def test_a_checkpoint_that_cannot_be_written_fails_clearly_and_keeps_the_older_ones(tmp_path):
-  args = [sys.executable, '-m', 'research', 'train', '--config', 'configs/default.py',
+  args = ['train', '--config', 'configs/default.py',
           '--config.checkpoint_every=50', '--config.num_devices=1', '--workdir', str(tmp_path),
           '--config.model.hidden_sizes=(512,512)']
-  assert subprocess.run([*args, '--config.total_steps=100'], cwd=ROOT, env=ENV).returncode == 0
+  assert run_cli(*args, '--config.total_steps=100').returncode == 0
   before = _files(tmp_path / 'checkpoints')
   # Parameters and Adam moments are ~3.6 MB, far above the limit; metric files stay below it.
-  full = subprocess.run(_with_file_size_limit(200_000, [*args, '--config.total_steps=200']),
+  # (A real subprocess: the file size limit is set before it execs `python -m research`.)
+  full = subprocess.run(_with_file_size_limit(
+      200_000, [sys.executable, '-m', 'research', *args, '--config.total_steps=200']),
                         cwd=ROOT, env=ENV, text=True, capture_output=True)
   assert full.returncode == 1, full.stderr[-3000:]
   message = full.stderr.strip().splitlines()[-1]
@@ -198,8 +198,7 @@ def test_a_checkpoint_that_cannot_be_written_fails_clearly_and_keeps_the_older_o
   assert 'are intact' in message and 'Traceback' not in full.stderr
   after = _files(tmp_path / 'checkpoints')
   assert {k: v for k, v in after.items() if k.split('/')[0] in ('50', '100')} == before
-  again = subprocess.run([*args, '--config.total_steps=200'], cwd=ROOT, env=ENV, text=True,
-                         capture_output=True)  # Space is back: the run resumes and finishes.
+  again = run_cli(*args, '--config.total_steps=200')  # Space is back: it resumes and finishes.
   assert again.returncode == 0, again.stderr[-3000:]
   assert 'resumed from step 100' in again.stderr
   assert json.loads((tmp_path / 'summary.json').read_text())['steps'] == 200

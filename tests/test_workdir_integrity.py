@@ -140,10 +140,13 @@ def test_a_signal_during_set_up_stops_cleanly_with_its_exit_code(tmp_path, signu
 
 @pytest.mark.slow
 def test_sigterm_during_the_final_evaluation_keeps_the_checkpoint_and_a_rerun_finishes(tmp_path):
-  """The GPT config's final evaluation decodes every answer (seconds): a SIGTERM there stops
-  with 143 before summary.json, and the rerun evaluates the saved final step."""
+  """The GPT config's final evaluation decodes every answer (seconds, with a model this small
+  too): a SIGTERM there stops with 143 before summary.json, and the rerun evaluates the saved
+  final step."""
   workdir = tmp_path / 'w'
   args = ['--config', 'configs/gpt_addition.py', '--config.total_steps=2',
+          '--config.model.num_layers=1', '--config.model.hidden_size=32',
+          '--config.model.mlp_dim=64', '--config.model.num_heads=2', '--config.dataset.seq_len=16',
           '--config.progress=none', '--workdir', str(workdir)]
   stopped = run_cli('train', *args, kill_when=workdir / 'checkpoints' / '2' / 'commit_success.txt',
                     kill_signal=signal.SIGTERM)

@@ -64,7 +64,7 @@ def assert_usage_error(result: subprocess.CompletedProcess, *needles: str) -> No
     assert needle in error_lines[0], error_lines[0]
 
 def pytest_collection_modifyitems(config, items):
-  """Slow tests (whole runs, or 15 s and more) first, the rest after, each group in file order.
+  """Slow tests (whole CLI runs) first, the rest after, each group in its file order.
 
   pytest-xdist hands tests to its workers in this order, so the long tests start while the
   short ones can still fill the gaps: otherwise a long test collected late runs alone on one

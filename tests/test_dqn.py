@@ -228,7 +228,6 @@ def _group(root, devices: int, total_steps: int, seeds=range(5)):
   return dirs, agent.train_group(configs, [str(d) for d in dirs], str(root / 'group'))
 
 
-@pytest.mark.slow
 def test_a_group_spread_over_devices_equals_one_device_and_resumes_on_another_count(tmp_path):
   """5 seeds over 2 devices (shares of 3 and 2, each its own program, run at once) give every
   member the results of the one-device group bit for bit, and a group checkpoint written by the

@@ -143,7 +143,6 @@ def test_occluding_top_attributed_positions_lowers_the_prediction_more_than_rand
     assert top > random, (method, top, random)
 
 
-@pytest.mark.slow
 def test_attention_is_captured_without_changing_outputs_and_rollout_is_causal(workdirs):
   run = research.load_run(workdirs['gpt'])
   inputs, _ = run.batch('test', 4)

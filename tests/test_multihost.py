@@ -36,7 +36,6 @@ def _rows(workdir, split='train'):
   return [r for r in rows if r['split'] == split]
 
 
-@pytest.mark.slow
 def test_two_processes_equal_one_process_with_eight_devices(tmp_path):
   # The reference: this process, with conftest's 8 devices (it also prepares the dataset once,
   # before the two processes could race to).

@@ -211,7 +211,6 @@ DIVERGING = ['train', '--config', 'configs/default.py', '--config.total_steps=12
              '--config.loss=mse']
 
 
-@pytest.mark.slow
 def test_a_nonfinite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
   result = run_cli(*DIVERGING, '--workdir', str(tmp_path / 'stop'))
   assert result.returncode == 1, result.stderr[-2000:]

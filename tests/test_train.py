@@ -108,7 +108,6 @@ def _resnet_config(**overrides):
   return config
 
 
-@pytest.mark.slow
 def test_batchnorm_resnet_agrees_between_1_and_8_devices(tmp_path):
   runs = {}
   for name, devices, mode in [('one', 1, 'mesh'), ('mesh', 8, 'mesh'), ('pmap', 8, 'pmap')]:
@@ -143,7 +142,6 @@ def test_bfloat16_compute_keeps_float32_parameters(tmp_path):
   assert summary['final']['test']['accuracy'] > 0.5
 
 
-@pytest.mark.slow
 def test_gpt_checkpoint_generates_text(tmp_path):
   config = config_lib.load('configs/gpt_addition.py')
   config_lib.apply_overrides(config, ['total_steps=30', 'eval_every=30', 'num_devices=1',

@@ -91,7 +91,6 @@ def separate(tmp_path_factory):
   return run
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize('members', ['seeds', 'hyper'])
 def test_group_equals_separate_runs(request, separate, members):
   group = {'seeds': 'seed_group', 'hyper': 'hyper_group'}[members]

@@ -87,7 +87,8 @@ def _check_settings(config: ml_collections.ConfigDict) -> None:
   for key, value in (('env.num_envs', env.num_envs), ('env.eval_episodes', env.eval_episodes),
                      ('dqn.rollout_length', q.rollout_length), ('dqn.replay_size', q.replay_size),
                      ('dqn.train_every', q.train_every),
-                     ('dqn.target_update_every', q.target_update_every)):
+                     ('dqn.target_update_every', q.target_update_every),
+                     ('dqn.group_devices', q.group_devices)):
     _check(isinstance(value, int) and not isinstance(value, bool) and value >= 1,
            f"config.{key} must be an int >= 1, got {value!r}")
   batch, envs = config.batch_size, env.num_envs
@@ -117,9 +118,6 @@ def _check_settings(config: ml_collections.ConfigDict) -> None:
          f"got {q.tau}")
   _check(0.0 <= q.gamma <= 1.0, f"config.dqn.gamma must be in [0, 1], got {q.gamma}")
   _check(q.huber_delta > 0, f"config.dqn.huber_delta must be > 0, got {q.huber_delta}")
-  _check(isinstance(q.group_devices, int) and not isinstance(q.group_devices, bool)
-         and q.group_devices >= 1, "config.dqn.group_devices must be an int >= 1 (devices a "
-         f"vectorized group spreads its seeds over), got {q.group_devices!r}")
   _check(config.loss in LOSSES, f"config.loss={config.loss!r} is not a TD loss; an agent "
          f"allows {', '.join(LOSSES)}")
   _check(config.total_steps is not None, "an agent's length is config.total_steps (loop steps "

@@ -80,12 +80,12 @@ class Agent:
         dqn.evaluate, p.env, p.model.apply, episodes=self.config.env.eval_episodes)))
     home = self.devices.devices[0]
     wanted = self.config.dqn.group_devices
-    self.shares = member_shares(self.members, [home] + [
-        d for d in jax.local_devices(backend=home.platform) if d != home][:wanted - 1])
+    local = jax.local_devices(backend=home.platform)
+    self.shares = member_shares(self.members,
+                                [home] + [d for d in local if d != home][:wanted - 1])
     if self.members > 1 and len(self.shares) < wanted:
       log.info('dqn.group_devices=%d: %d members spread over %d device(s) (%d local, at least '
-               '2 members each)', wanted, self.members, len(self.shares),
-               len(jax.local_devices(backend=home.platform)))
+               '2 members each)', wanted, self.members, len(self.shares), len(local))
 
   def _init_one(self, key: jax.Array) -> dqn.AgentState:
     init_key, agent_key = jax.random.split(key)
